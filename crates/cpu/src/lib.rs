@@ -1,0 +1,1 @@
+//! cpu: (stub, being written)

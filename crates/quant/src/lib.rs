@@ -1,0 +1,1 @@
+//! quant: (stub, being written)

@@ -1,0 +1,1 @@
+//! tokenizer: (stub, being written)
