@@ -1,1 +1,15 @@
-//! aviary
+//! aviary: an inference engine for RWKV language models stored as GGUF. This crate is the library
+//! facade (open a model on a backend, with its tokenizer) and the `aviary` command line.
+//!
+//! The work is done by the workspace crates: `gguf` (the container), `quant` (block formats),
+//! `model` (the RWKV definition and the backend op set), `cpu` (the CPU backend), `tokenizer` (RWKV
+//! World) and `engine` (sampling and generation).
+
+mod loader;
+
+pub use loader::{load, tokenizer_from_gguf, Backend, LoadError, LoadOptions, Loaded};
+
+pub use engine;
+pub use gguf;
+pub use model;
+pub use tokenizer;

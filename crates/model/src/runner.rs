@@ -1,0 +1,269 @@
+//! A loaded model on one backend: sequences' states, chunked prefill and decode, logits.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use gguf::{GgmlType, GgufFile};
+
+use crate::rwkv7::{self, HeadScratch, Rwkv7Weights, Scratch};
+use crate::state::SeqState;
+use crate::{check_architecture, HostState, ModelError, Ops, Rwkv7Hparams};
+
+/// Which logits a forward call returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogitsMode {
+    /// None (prefill that only advances the state).
+    None,
+    /// After the last token.
+    Last,
+    /// After every token, one row per token.
+    All,
+}
+
+/// Handle of a sequence's state held by a [`Model`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StateId(pub u64);
+
+/// What a loaded model is, for display and benchmarks.
+#[derive(Clone, Debug)]
+pub struct ModelInfo {
+    pub source: String,
+    pub architecture: String,
+    pub name: Option<String>,
+    pub hparams: Rwkv7Hparams,
+    pub backend: &'static str,
+    pub device: String,
+    pub file_size: u64,
+    pub tensor_types: BTreeMap<GgmlType, usize>,
+    /// `general.file_type` as llama.cpp names it (e.g. `Q4_K_M`), else the most common matrix type.
+    pub quant: String,
+}
+
+/// A model ready to run, independent of the backend behind it.
+pub trait Model: Send {
+    fn info(&self) -> &ModelInfo;
+    /// A fresh zero state.
+    fn new_state(&mut self) -> Result<StateId, ModelError>;
+    fn drop_state(&mut self, id: StateId);
+    fn reset_state(&mut self, id: StateId) -> Result<(), ModelError>;
+    fn save_state(&mut self, id: StateId) -> Result<HostState, ModelError>;
+    fn load_state(&mut self, id: StateId, state: &HostState) -> Result<(), ModelError>;
+    /// Feeds `tokens` to sequence `id` (in chunks), returning logits per `mode` (empty for `None`).
+    fn forward(&mut self, id: StateId, tokens: &[u32], mode: LogitsMode) -> Result<Vec<Vec<f32>>, ModelError>;
+}
+
+/// RWKV-7 on backend `O`.
+pub struct Rwkv7Runner<O: Ops> {
+    ops: O,
+    info: ModelInfo,
+    weights: Rwkv7Weights<O::Weight>,
+    states: HashMap<u64, SeqState<O::Act>>,
+    next_state: u64,
+    chunk_size: usize,
+    scratches: Vec<Scratch<O::Act>>,
+    heads: Vec<HeadScratch<O::Act>>,
+}
+
+/// Tokens per prefill chunk unless set otherwise.
+pub const DEFAULT_CHUNK: usize = 64;
+
+impl<O: Ops> Rwkv7Runner<O> {
+    /// Loads an `rwkv7` GGUF into backend `ops`.
+    pub fn load(file: Arc<GgufFile>, mut ops: O) -> Result<Self, ModelError> {
+        check_architecture(&file, "rwkv7")?;
+        let hparams = Rwkv7Hparams::from_gguf(&file)?;
+        let weights = Rwkv7Weights::load(&file, &hparams, &mut ops)?;
+        let info = ModelInfo {
+            source: file.source_name().to_string(),
+            architecture: "rwkv7".into(),
+            name: file.get_str("general.name").ok().flatten().map(str::to_string),
+            backend: ops.backend_name(),
+            device: ops.device_name(),
+            file_size: file.file_size(),
+            tensor_types: tensor_type_counts(&file),
+            quant: quant_label(&file),
+            hparams,
+        };
+        Ok(Rwkv7Runner {
+            ops,
+            info,
+            weights,
+            states: HashMap::new(),
+            next_state: 0,
+            chunk_size: DEFAULT_CHUNK,
+            scratches: Vec::new(),
+            heads: Vec::new(),
+        })
+    }
+
+    /// Tokens per prefill step (at least 1).
+    pub fn set_chunk_size(&mut self, n: usize) {
+        self.chunk_size = n.max(1);
+    }
+
+    pub fn ops(&self) -> &O {
+        &self.ops
+    }
+
+    fn state_mut(&mut self, id: StateId) -> Result<SeqState<O::Act>, ModelError> {
+        self.states.remove(&id.0).ok_or(ModelError::UnknownState(id.0))
+    }
+
+    fn take_scratch(&mut self, rows: usize) -> Result<Scratch<O::Act>, ModelError> {
+        match self.scratches.iter().position(|s| s.rows == rows) {
+            Some(i) => Ok(self.scratches.swap_remove(i)),
+            None => Scratch::new(&mut self.ops, &self.info.hparams, rows),
+        }
+    }
+
+    fn take_head(&mut self, rows: usize) -> Result<HeadScratch<O::Act>, ModelError> {
+        match self.heads.iter().position(|s| s.rows == rows) {
+            Some(i) => Ok(self.heads.swap_remove(i)),
+            None => HeadScratch::new(&mut self.ops, &self.info.hparams, rows),
+        }
+    }
+
+    /// One chunk through the model; logits of its last row or of all rows.
+    fn run_chunk(
+        &mut self,
+        state: &mut SeqState<O::Act>,
+        tokens: &[u32],
+        mode: LogitsMode,
+        out: &mut Vec<Vec<f32>>,
+    ) -> Result<(), ModelError> {
+        let mut s = self.take_scratch(tokens.len())?;
+        let head_rows = match mode {
+            LogitsMode::None => 0,
+            LogitsMode::Last => 1,
+            LogitsMode::All => tokens.len(),
+        };
+        let mut h = if head_rows > 0 { Some(self.take_head(head_rows)?) } else { None };
+        let hp = &self.info.hparams;
+        let result = (|| {
+            self.ops.begin_step()?;
+            rwkv7::step(&mut self.ops, hp, &self.weights, state, &mut s, tokens);
+            if let Some(h) = h.as_mut() {
+                rwkv7::head(&mut self.ops, hp, &self.weights, &s, tokens.len() - head_rows, h);
+            }
+            self.ops.end_step()?;
+            if let Some(h) = h.as_ref() {
+                let flat = self.ops.read(&h.logits)?;
+                out.extend(flat.chunks_exact(hp.n_vocab).map(<[f32]>::to_vec));
+            }
+            Ok(())
+        })();
+        self.scratches.push(s);
+        if let Some(h) = h {
+            self.heads.push(h);
+        }
+        result
+    }
+}
+
+impl<O> Model for Rwkv7Runner<O>
+where
+    O: Ops + Send,
+    O::Weight: Send,
+    O::Act: Send,
+{
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn new_state(&mut self) -> Result<StateId, ModelError> {
+        let state = SeqState::zeros(&mut self.ops, &self.info.hparams)?;
+        let id = self.next_state;
+        self.next_state += 1;
+        self.states.insert(id, state);
+        Ok(StateId(id))
+    }
+
+    fn drop_state(&mut self, id: StateId) {
+        self.states.remove(&id.0);
+    }
+
+    fn reset_state(&mut self, id: StateId) -> Result<(), ModelError> {
+        let old = self.state_mut(id)?;
+        drop(old);
+        let fresh = SeqState::zeros(&mut self.ops, &self.info.hparams)?;
+        self.states.insert(id.0, fresh);
+        Ok(())
+    }
+
+    fn save_state(&mut self, id: StateId) -> Result<HostState, ModelError> {
+        let state = self.states.get(&id.0).ok_or(ModelError::UnknownState(id.0))?;
+        state.to_host(&mut self.ops, &self.info.hparams)
+    }
+
+    fn load_state(&mut self, id: StateId, host: &HostState) -> Result<(), ModelError> {
+        let state = self.states.get_mut(&id.0).ok_or(ModelError::UnknownState(id.0))?;
+        state.from_host(&mut self.ops, &self.info.hparams, host)
+    }
+
+    fn forward(&mut self, id: StateId, tokens: &[u32], mode: LogitsMode) -> Result<Vec<Vec<f32>>, ModelError> {
+        if tokens.is_empty() {
+            return Err(ModelError::EmptyInput);
+        }
+        let n_vocab = self.info.hparams.n_vocab;
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(ModelError::TokenOutOfRange { token: bad, n_vocab });
+        }
+        let mut state = self.state_mut(id)?;
+        let mut out = Vec::new();
+        let n_chunks = tokens.len().div_ceil(self.chunk_size);
+        let mut result = Ok(());
+        for (i, chunk) in tokens.chunks(self.chunk_size).enumerate() {
+            let chunk_mode = match mode {
+                LogitsMode::Last if i + 1 < n_chunks => LogitsMode::None,
+                m => m,
+            };
+            result = self.run_chunk(&mut state, chunk, chunk_mode, &mut out);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.states.insert(id.0, state);
+        result.map(|()| out)
+    }
+}
+
+fn tensor_type_counts(file: &GgufFile) -> BTreeMap<GgmlType, usize> {
+    let mut counts = BTreeMap::new();
+    for t in file.tensors() {
+        *counts.entry(t.ty).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// llama.cpp's name for `general.file_type` (spec §1.3), else the most common type among matrices.
+pub fn quant_label(file: &GgufFile) -> String {
+    const NAMES: &[(u64, &str)] = &[
+        (0, "F32"),
+        (1, "F16"),
+        (2, "Q4_0"),
+        (3, "Q4_1"),
+        (7, "Q8_0"),
+        (8, "Q5_0"),
+        (9, "Q5_1"),
+        (10, "Q2_K"),
+        (11, "Q3_K_S"),
+        (12, "Q3_K_M"),
+        (13, "Q3_K_L"),
+        (14, "Q4_K_S"),
+        (15, "Q4_K_M"),
+        (16, "Q5_K_S"),
+        (17, "Q5_K_M"),
+        (18, "Q6_K"),
+        (32, "BF16"),
+    ];
+    if let Ok(Some(ft)) = file.get_u64("general.file_type") {
+        if let Some((_, name)) = NAMES.iter().find(|(id, _)| *id == ft) {
+            return name.to_string();
+        }
+    }
+    let mut counts: BTreeMap<GgmlType, usize> = BTreeMap::new();
+    for t in file.tensors().iter().filter(|t| t.dims.len() >= 2) {
+        *counts.entry(t.ty).or_insert(0) += 1;
+    }
+    counts.into_iter().max_by_key(|&(_, n)| n).map(|(t, _)| t.name().to_string()).unwrap_or_else(|| "F32".into())
+}

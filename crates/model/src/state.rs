@@ -1,0 +1,82 @@
+//! Per-sequence recurrent state: resident on the backend while a sequence runs, copied to the host
+//! to save or restore it.
+
+use crate::{ModelError, Ops, Rwkv7Hparams};
+
+/// One layer's recurrent state on a backend.
+pub(crate) struct LayerState<A> {
+    /// LN1 output of the previous token, `[1, C]`.
+    pub att_shift: A,
+    /// LN2 output of the previous token, `[1, C]`.
+    pub ffn_shift: A,
+    /// WKV matrices, `[n_head, N·N]`, value-major within a head.
+    pub wkv: A,
+}
+
+pub(crate) struct SeqState<A> {
+    pub layers: Vec<LayerState<A>>,
+}
+
+impl<A> SeqState<A> {
+    /// A zero state (the start of every sequence).
+    pub fn zeros<O: Ops<Act = A>>(ops: &mut O, hp: &Rwkv7Hparams) -> Result<Self, ModelError> {
+        let n = hp.head_size;
+        let layers = (0..hp.n_layer)
+            .map(|_| {
+                Ok(LayerState {
+                    att_shift: ops.alloc(1, hp.n_embd)?,
+                    ffn_shift: ops.alloc(1, hp.n_embd)?,
+                    wkv: ops.alloc(hp.n_head, n * n)?,
+                })
+            })
+            .collect::<Result<_, ModelError>>()?;
+        Ok(SeqState { layers })
+    }
+
+    pub fn to_host<O: Ops<Act = A>>(&self, ops: &mut O, hp: &Rwkv7Hparams) -> Result<HostState, ModelError> {
+        let mut data = Vec::with_capacity(hp.n_layer * hp.state_len_per_layer());
+        for l in &self.layers {
+            data.extend(ops.read(&l.att_shift)?);
+            data.extend(ops.read(&l.ffn_shift)?);
+            data.extend(ops.read(&l.wkv)?);
+        }
+        Ok(HostState { n_layer: hp.n_layer, n_embd: hp.n_embd, head_size: hp.head_size, data })
+    }
+
+    pub fn from_host<O: Ops<Act = A>>(&mut self, ops: &mut O, hp: &Rwkv7Hparams, s: &HostState) -> Result<(), ModelError> {
+        s.check_fits(hp)?;
+        let c = hp.n_embd;
+        for (l, chunk) in self.layers.iter_mut().zip(s.data.chunks_exact(hp.state_len_per_layer())) {
+            ops.write(&mut l.att_shift, &chunk[..c])?;
+            ops.write(&mut l.ffn_shift, &chunk[c..2 * c])?;
+            ops.write(&mut l.wkv, &chunk[2 * c..])?;
+        }
+        Ok(())
+    }
+}
+
+/// A sequence's state on the host: per layer `[att_shift (C), ffn_shift (C), wkv (H·N·N)]` in f32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostState {
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub head_size: usize,
+    pub data: Vec<f32>,
+}
+
+impl HostState {
+    fn check_fits(&self, hp: &Rwkv7Hparams) -> Result<(), ModelError> {
+        let checks = [
+            ("n_layer", hp.n_layer, self.n_layer),
+            ("n_embd", hp.n_embd, self.n_embd),
+            ("head_size", hp.head_size, self.head_size),
+            ("length", hp.n_layer * hp.state_len_per_layer(), self.data.len()),
+        ];
+        for (what, expected, found) in checks {
+            if expected != found {
+                return Err(ModelError::StateMismatch { what, expected, found });
+            }
+        }
+        Ok(())
+    }
+}

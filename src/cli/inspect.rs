@@ -1,0 +1,51 @@
+//! `aviary inspect`: what a model file holds, without running it.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::Args;
+use gguf::GgufFile;
+use model::{check_architecture, Rwkv7Hparams};
+
+use super::ModelArgs;
+
+#[derive(Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+pub fn run(a: InspectArgs) -> Result<()> {
+    let file = Arc::new(GgufFile::open(&a.model.model)?);
+    let arch = file.get_str("general.architecture")?.unwrap_or("(none)").to_string();
+    println!("file:          {}", a.model.model.display());
+    println!("size:          {} bytes ({:.2} MiB)", file.file_size(), file.file_size() as f64 / (1024.0 * 1024.0));
+    println!("gguf version:  {}", file.version());
+    println!("architecture:  {arch}");
+    if let Some(name) = file.get_str("general.name")? {
+        println!("name:          {name}");
+    }
+    println!("quant:         {}", model::quant_label(&file));
+    check_architecture(&file, "rwkv7")?;
+    let hp = Rwkv7Hparams::from_gguf(&file)?;
+    println!("layers:        {}", hp.n_layer);
+    println!("embedding:     {}", hp.n_embd);
+    println!("heads:         {} x {}", hp.n_head, hp.head_size);
+    println!("ffn:           {}", hp.n_ffn);
+    println!("vocab:         {}", hp.n_vocab);
+    println!(
+        "lora ranks:    decay {}, iclr {}, value {}, gate {}",
+        hp.decay_lora_rank, hp.iclr_lora_rank, hp.value_lora_rank, hp.gate_lora_rank
+    );
+    println!("parameters:    {}", hp.parameter_count());
+    println!("tensors:       {}", file.tensors().len());
+    let mut counts = std::collections::BTreeMap::new();
+    for t in file.tensors() {
+        *counts.entry(t.ty).or_insert(0usize) += 1;
+    }
+    for (ty, n) in counts {
+        let supported = if quant::is_supported(ty) { "" } else { "  (unsupported)" };
+        println!("  {:<8} {n}{supported}", ty.name());
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! Subcommands of the `aviary` CLI. Exit status: 0 on success, 1 on any error (printed to stderr),
+//! 2 for invalid command-line usage.
+
+mod generate;
+mod inspect;
+mod logits;
+mod tokens;
+
+use anyhow::{Context, Result};
+use aviary::{Backend, LoadOptions, Loaded};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "aviary", version, about = "Run RWKV language models stored as GGUF files")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text from a prompt, streamed to stdout.
+    Run(generate::RunArgs),
+    /// Print the logits after a token sequence as JSON.
+    Logits(logits::LogitsArgs),
+    /// Encode text into token ids (JSON).
+    Tokenize(tokens::TokenizeArgs),
+    /// Decode token ids into text.
+    Detokenize(tokens::DetokenizeArgs),
+    /// Show a model file's architecture, hyper-parameters and tensor types.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Options every command that loads a model takes.
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// Model file (GGUF).
+    #[arg(long, short = 'm', value_name = "FILE")]
+    pub model: std::path::PathBuf,
+    /// Compute backend: cpu (wgpu and cuda are not built yet).
+    #[arg(long, default_value = "cpu", value_name = "NAME")]
+    pub backend: Backend,
+    /// CPU threads (0 = one per core).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+}
+
+impl ModelArgs {
+    pub fn load(&self) -> Result<Loaded> {
+        let opts = LoadOptions { backend: self.backend, threads: self.threads };
+        aviary::load(&self.model, &opts).with_context(|| format!("loading {}", self.model.display()))
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(a) => generate::run(a),
+        Command::Logits(a) => logits::run(a),
+        Command::Tokenize(a) => tokens::tokenize(a),
+        Command::Detokenize(a) => tokens::detokenize(a),
+        Command::Inspect(a) => inspect::run(a),
+    }
+}
+
+/// The text prompt encoded with the model's tokenizer; an empty prompt is an error.
+pub fn encode_prompt(loaded: &Loaded, prompt: &str) -> Result<Vec<u32>> {
+    if prompt.is_empty() {
+        anyhow::bail!("the prompt is empty: give at least one character");
+    }
+    let tok = loaded.tokenizer.as_ref().with_context(|| {
+        format!("{} has no tokenizer (no tokenizer.ggml.tokens): pass token ids instead", loaded.path.display())
+    })?;
+    Ok(tok.encode(prompt)?)
+}

@@ -1,0 +1,116 @@
+//! Opening a model file on a chosen backend, together with its tokenizer.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use gguf::GgufFile;
+use model::{Model, ModelError, Rwkv7Runner};
+use tokenizer::Tokenizer;
+
+/// The compute backends aviary knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Cpu,
+    Wgpu,
+    Cuda,
+}
+
+impl FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" => Ok(Backend::Cpu),
+            "wgpu" => Ok(Backend::Wgpu),
+            "cuda" => Ok(Backend::Cuda),
+            other => Err(format!("unknown backend '{other}' (expected cpu, wgpu or cuda)")),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Cpu => "cpu",
+            Backend::Wgpu => "wgpu",
+            Backend::Cuda => "cuda",
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub backend: Backend,
+    /// CPU worker threads; 0 = one per core.
+    pub threads: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { backend: Backend::Cpu, threads: 0 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Gguf(#[from] gguf::GgufError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("{path}: tokenizer: {source}")]
+    Tokenizer { path: String, source: tokenizer::TokenizerError },
+    #[error("{path}: tokenizer.ggml.model is '{found}', expected 'rwkv' (the RWKV World tokenizer)")]
+    TokenizerModel { path: String, found: String },
+    #[error("the {0} backend is not available in this build yet (available: cpu)")]
+    BackendUnavailable(Backend),
+    #[error("cpu backend: {0}")]
+    Cpu(#[from] cpu::CpuError),
+}
+
+/// A model ready to run, with the tokenizer its file carries (if any).
+pub struct Loaded {
+    pub model: Box<dyn Model>,
+    pub tokenizer: Option<Tokenizer>,
+    pub path: PathBuf,
+}
+
+/// Opens `path` (GGUF) and loads it onto the backend in `opts`.
+pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    let path = path.as_ref();
+    let file = Arc::new(GgufFile::open(path)?);
+    let tokenizer = tokenizer_from_gguf(&file)?;
+    let model: Box<dyn Model> = match opts.backend {
+        Backend::Cpu => Box::new(Rwkv7Runner::load(file, cpu::CpuBackend::new(opts.threads)?)?),
+        other => return Err(LoadError::BackendUnavailable(other)),
+    };
+    if let Some(t) = &tokenizer {
+        let n_vocab = model.info().hparams.n_vocab;
+        if t.vocab_size() != n_vocab {
+            return Err(LoadError::Model(ModelError::BadKey {
+                file: path.display().to_string(),
+                key: "tokenizer.ggml.tokens".into(),
+                value: format!("{} tokens", t.vocab_size()),
+                expected: format!("{n_vocab} (rows of token_embd.weight)"),
+            }));
+        }
+    }
+    Ok(Loaded { model, tokenizer, path: path.to_path_buf() })
+}
+
+/// The World tokenizer from `tokenizer.ggml.tokens`, or `None` when the file has no vocabulary.
+pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<Option<Tokenizer>, LoadError> {
+    let path = file.source_name().to_string();
+    let Some(tokens) = file.get_str_array("tokenizer.ggml.tokens")? else {
+        return Ok(None);
+    };
+    if let Some(kind) = file.get_str("tokenizer.ggml.model")? {
+        if kind != "rwkv" {
+            return Err(LoadError::TokenizerModel { path, found: kind.to_string() });
+        }
+    }
+    let types = file.get_i64_array("tokenizer.ggml.token_type")?;
+    Tokenizer::from_gguf_tokens(&tokens, types.as_deref())
+        .map(Some)
+        .map_err(|source| LoadError::Tokenizer { path, source })
+}
