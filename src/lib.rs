@@ -7,7 +7,7 @@
 
 mod loader;
 
-pub use loader::{load, tokenizer_from_gguf, Backend, LoadError, LoadOptions, Loaded};
+pub use loader::{load, load_gguf, tokenizer_from_gguf, Backend, LoadError, LoadOptions, Loaded};
 
 pub use engine;
 pub use gguf;

@@ -77,8 +77,12 @@ pub struct Loaded {
 
 /// Opens `path` (GGUF) and loads it onto the backend in `opts`.
 pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Loaded, LoadError> {
-    let path = path.as_ref();
-    let file = Arc::new(GgufFile::open(path)?);
+    load_gguf(Arc::new(GgufFile::open(path.as_ref())?), opts)
+}
+
+/// Loads an already opened GGUF file (from disk or memory) onto the backend in `opts`.
+pub fn load_gguf(file: Arc<GgufFile>, opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    let path = PathBuf::from(file.source_name());
     let tokenizer = tokenizer_from_gguf(&file)?;
     let model: Box<dyn Model> = match opts.backend {
         Backend::Cpu => Box::new(Rwkv7Runner::load(file, cpu::CpuBackend::new(opts.threads)?)?),
@@ -95,7 +99,7 @@ pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Loaded, LoadEr
             }));
         }
     }
-    Ok(Loaded { model, tokenizer, path: path.to_path_buf() })
+    Ok(Loaded { model, tokenizer, path })
 }
 
 /// The World tokenizer from `tokenizer.ggml.tokens`, or `None` when the file has no vocabulary.

@@ -38,8 +38,18 @@ pub fn run(a: LogitsArgs) -> Result<()> {
     let state = model.new_state()?;
     let mode = if a.all { LogitsMode::All } else { LogitsMode::Last };
     let rows = model.forward(state, &tokens, mode)?;
-    let logits = if a.all { serde_json::to_value(&rows)? } else { serde_json::to_value(&rows[rows.len() - 1])? };
-    let out = serde_json::json!({ "tokens": tokens, "logits": logits });
-    println!("{}", serde_json::to_string(&out)?);
+    // Serialised from f32 directly, so each value prints as the shortest string that round-trips.
+    let json = if a.all {
+        serde_json::to_string(&Output { tokens: &tokens, logits: &rows })?
+    } else {
+        serde_json::to_string(&Output { tokens: &tokens, logits: &rows[rows.len() - 1] })?
+    };
+    println!("{json}");
     Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct Output<'a, L: serde::Serialize> {
+    tokens: &'a [u32],
+    logits: L,
 }

@@ -48,7 +48,8 @@ pub struct ModelArgs {
 impl ModelArgs {
     pub fn load(&self) -> Result<Loaded> {
         let opts = LoadOptions { backend: self.backend, threads: self.threads };
-        aviary::load(&self.model, &opts).with_context(|| format!("loading {}", self.model.display()))
+        // Load errors already name the file.
+        Ok(aviary::load(&self.model, &opts)?)
     }
 }
 

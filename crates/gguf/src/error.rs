@@ -39,7 +39,7 @@ pub enum GgufError {
 
     #[error(
         "{path}: {what} at offset {offset} is {count}, which needs at least {min_bytes} bytes, \
-         but only {remaining} bytes remain in the file"
+         but only {remaining} bytes remain in the file (truncated file or corrupt count)"
     )]
     CountTooLarge { path: String, what: String, offset: u64, count: u64, min_bytes: u128, remaining: u64 },
 

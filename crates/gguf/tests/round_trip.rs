@@ -180,8 +180,15 @@ fn typed_getters_accept_widths_and_report_wrong_types() {
     assert_contains(&e, &["'t.bool_true'", "Bool true"]);
     let e = f.get_str_array("t.arr.i32").unwrap_err().to_string();
     assert_contains(&e, &["'t.arr.i32'", "Array<I32>[3]", "array of strings"]);
-    let e = f.get_i64_array("t.arr.u64").unwrap_err();
-    assert!(matches!(e, gguf::GgufError::KeyType { .. }), "U64 array of 2^40 fits: {e}");
+    assert_eq!(f.get_i64_array("t.arr.u64").unwrap(), Some(vec![1 << 40]));
+    let e = f.get_i64_array("t.arr.str").unwrap_err().to_string();
+    assert_contains(&e, &["'t.arr.str'", "Array<String>[4]", "array of integers"]);
+
+    let mut w = GgufWriter::new();
+    w.add_kv("big", Value::Array(ValueType::U64, vec![Value::U64(1), Value::U64(u64::MAX)]));
+    let f = GgufFile::from_bytes(w.to_bytes()).unwrap();
+    let e = f.get_i64_array("big").unwrap_err();
+    assert!(matches!(e, gguf::GgufError::KeyType { .. }), "u64::MAX does not fit in i64: {e}");
 }
 
 #[test]

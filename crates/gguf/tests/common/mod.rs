@@ -82,13 +82,16 @@ pub fn every_value() -> Vec<(String, Value)> {
     kv
 }
 
-/// A small valid file: a few keys and tensors `wa` (F32 [3,2]), `wb` (Q8_0 [64]), `wc` (F16 [5]).
+/// A small valid file: keys `general.architecture`, `flag` (Bool), `tokens` (Array<String>) and
+/// tensors `tensor_a` (F32 [3,2]), `tensor_b` (Q8_0 [64]), `tensor_c` (F16 [16]). The last
+/// tensor ends exactly at the end of the file, so every shorter prefix is truncated.
 pub fn small_writer(rng: &mut TestRng) -> GgufWriter {
     let mut w = GgufWriter::new();
     w.add_kv("general.architecture", Value::String("test".into()));
     w.add_kv("flag", Value::Bool(true));
     w.add_kv("tokens", Value::Array(ValueType::String, vec![Value::String("ab".into()), Value::String("c".into())]));
-    for (name, dims, ty) in [("wa", &[3u64, 2][..], GgmlType::F32), ("wb", &[64], GgmlType::Q8_0), ("wc", &[5], GgmlType::F16)] {
+    let tensors = [("tensor_a", &[3u64, 2][..], GgmlType::F32), ("tensor_b", &[64], GgmlType::Q8_0), ("tensor_c", &[16], GgmlType::F16)];
+    for (name, dims, ty) in tensors {
         w.add_tensor(name, dims, ty, random_bytes(rng, tensor_len(dims, ty))).unwrap();
     }
     w
