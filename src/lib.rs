@@ -6,7 +6,9 @@
 //! World) and `engine` (sampling and generation).
 
 mod loader;
+mod model_spec;
 
+pub use model_spec::resolve_model;
 pub use loader::{load, load_gguf, tokenizer_from_gguf, Backend, LoadError, LoadOptions, Loaded};
 
 pub use engine;

@@ -64,6 +64,8 @@ pub enum LoadError {
     TokenizerModel { path: String, found: String },
     #[error("the {0} backend is not available in this build yet (available: cpu)")]
     BackendUnavailable(Backend),
+    #[error("{0}")]
+    Synth(String),
     #[error("cpu backend: {0}")]
     Cpu(#[from] cpu::CpuError),
 }

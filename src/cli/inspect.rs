@@ -16,9 +16,10 @@ pub struct InspectArgs {
 }
 
 pub fn run(a: InspectArgs) -> Result<()> {
-    let file = Arc::new(GgufFile::open(&a.model.model)?);
+    let path = a.model.path()?;
+    let file = Arc::new(GgufFile::open(&path)?);
     let arch = file.get_str("general.architecture")?.unwrap_or("(none)").to_string();
-    println!("file:          {}", a.model.model.display());
+    println!("file:          {}", path.display());
     println!("size:          {} bytes ({:.2} MiB)", file.file_size(), file.file_size() as f64 / (1024.0 * 1024.0));
     println!("gguf version:  {}", file.version());
     println!("architecture:  {arch}");

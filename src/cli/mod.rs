@@ -34,9 +34,9 @@ enum Command {
 /// Options every command that loads a model takes.
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// Model file (GGUF).
+    /// Model file (GGUF), or synth:<preset>[:<type>] for a generated random-weight model.
     #[arg(long, short = 'm', value_name = "FILE")]
-    pub model: std::path::PathBuf,
+    pub model: String,
     /// Compute backend: cpu (wgpu and cuda are not built yet).
     #[arg(long, default_value = "cpu", value_name = "NAME")]
     pub backend: Backend,
@@ -49,7 +49,12 @@ impl ModelArgs {
     pub fn load(&self) -> Result<Loaded> {
         let opts = LoadOptions { backend: self.backend, threads: self.threads };
         // Load errors already name the file.
-        Ok(aviary::load(&self.model, &opts)?)
+        let path = aviary::resolve_model(&self.model)?;
+        Ok(aviary::load(path, &opts)?)
+    }
+
+    pub fn path(&self) -> Result<std::path::PathBuf> {
+        Ok(aviary::resolve_model(&self.model)?)
     }
 }
 

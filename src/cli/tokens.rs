@@ -31,13 +31,13 @@ fn tokenizer(path: &std::path::Path) -> Result<tokenizer::Tokenizer> {
 }
 
 pub fn tokenize(a: TokenizeArgs) -> Result<()> {
-    let tokens = tokenizer(&a.model.model)?.encode(&a.text)?;
+    let tokens = tokenizer(&a.model.path()?)?.encode(&a.text)?;
     println!("{}", serde_json::json!({ "tokens": tokens }));
     Ok(())
 }
 
 pub fn detokenize(a: DetokenizeArgs) -> Result<()> {
-    let bytes = tokenizer(&a.model.model)?.decode(&a.ids)?;
+    let bytes = tokenizer(&a.model.path()?)?.decode(&a.ids)?;
     let mut out = std::io::stdout().lock();
     out.write_all(&bytes)?;
     out.write_all(b"\n")?;

@@ -45,14 +45,18 @@ impl GgufFile {
         let path = path.as_ref();
         let name = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|e| GgufError::io(&name, "opening", e))?;
-        let len = file.metadata().map_err(|e| GgufError::io(&name, "reading metadata", e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| GgufError::io(&name, "reading metadata", e))?
+            .len();
         let source = if len == 0 {
             // Mapping an empty file fails on some platforms; an empty buffer gives the proper error.
             ByteSource::Owned(Vec::new())
         } else {
             // SAFETY: the map is read-only. As with every mmap-based model loader, another process
             // truncating or rewriting the file while it is open is outside what we can guard against.
-            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| GgufError::io(&name, "memory-mapping", e))?;
+            let map = unsafe { memmap2::Mmap::map(&file) }
+                .map_err(|e| GgufError::io(&name, "memory-mapping", e))?;
             ByteSource::Mapped(map)
         };
         Self::from_source(source, name)
@@ -64,8 +68,15 @@ impl GgufFile {
     }
 
     fn from_source(source: ByteSource, name: String) -> Result<GgufFile, GgufError> {
-        let Header { version, alignment, data_offset, metadata, key_index, tensors, tensor_index } =
-            parse(source.bytes(), &name)?;
+        let Header {
+            version,
+            alignment,
+            data_offset,
+            metadata,
+            key_index,
+            tensors,
+            tensor_index,
+        } = parse(source.bytes(), &name)?;
         Ok(GgufFile {
             source: Arc::new(source),
             name,
@@ -123,7 +134,9 @@ impl GgufFile {
         expected: &'static str,
         convert: impl FnOnce(&'a Value) -> Option<T>,
     ) -> Result<Option<T>, GgufError> {
-        let Some(value) = self.get(key) else { return Ok(None) };
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
         match convert(value) {
             Some(v) => Ok(Some(v)),
             None => Err(GgufError::KeyType {
@@ -168,16 +181,24 @@ impl GgufFile {
 
     /// An array of any integer element type whose values fit in i64.
     pub fn get_i64_array(&self, key: &str) -> Result<Option<Vec<i64>>, GgufError> {
-        self.typed(key, "an array of integers (each fitting in i64)", |v| match v {
-            Value::Array(t, items) if t.is_integer() => items.iter().map(Value::as_i64).collect(),
-            _ => None,
-        })
+        self.typed(
+            key,
+            "an array of integers (each fitting in i64)",
+            |v| match v {
+                Value::Array(t, items) if t.is_integer() => {
+                    items.iter().map(Value::as_i64).collect()
+                }
+                _ => None,
+            },
+        )
     }
 
     /// An array of F32, F64 or integer elements, converted to f32.
     pub fn get_f32_array(&self, key: &str) -> Result<Option<Vec<f32>>, GgufError> {
         self.typed(key, "an array of numbers", |v| match v {
-            Value::Array(t, items) if t.is_integer() || matches!(t, ValueType::F32 | ValueType::F64) => {
+            Value::Array(t, items)
+                if t.is_integer() || matches!(t, ValueType::F32 | ValueType::F64) =>
+            {
                 items.iter().map(|x| x.as_f64().map(|f| f as f32)).collect()
             }
             _ => None,

@@ -6,8 +6,22 @@
 //! except typed getters reporting a key of the wrong type. [`GgufWriter`] builds files in memory;
 //! [`GgufStreamWriter`] writes files larger than memory tensor by tensor.
 //!
+//! ```
+//! use gguf::{GgmlType, GgufFile, GgufWriter, Value};
+//!
+//! let mut w = GgufWriter::new();
+//! w.add_kv("general.architecture", Value::String("demo".into()));
+//! w.add_tensor("w", &[4, 2], GgmlType::F32, vec![0u8; 32]).unwrap();
+//! let f = GgufFile::from_bytes(w.to_bytes()).unwrap();
+//! assert_eq!(f.get_str("general.architecture").unwrap(), Some("demo"));
+//! assert_eq!(f.tensor_bytes("w").unwrap().len(), 32);
+//! ```
+//!
 //! Out of scope: what keys and tensors mean (the `model` crate), decoding tensor data (the
 //! `quant` crate), big-endian GGUF (recognised and rejected), GGUF v1 (rejected).
+
+// `is_multiple_of` needs Rust 1.87; the workspace supports 1.80.
+#![allow(clippy::manual_is_multiple_of)]
 
 mod error;
 mod file;

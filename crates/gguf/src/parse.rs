@@ -87,7 +87,13 @@ impl<'a> Cursor<'a> {
     }
 
     /// Rejects a count whose elements cannot possibly fit in the rest of the file.
-    fn check_count(&self, count: u64, min_each: u64, count_offset: u64, field: &str) -> Result<(), GgufError> {
+    fn check_count(
+        &self,
+        count: u64,
+        min_each: u64,
+        count_offset: u64,
+        field: &str,
+    ) -> Result<(), GgufError> {
         let min_bytes = count as u128 * min_each as u128;
         if min_bytes > self.remaining() as u128 {
             return Err(GgufError::CountTooLarge {
@@ -108,9 +114,11 @@ impl<'a> Cursor<'a> {
         let bytes = self.take(len, field)?;
         match std::str::from_utf8(bytes) {
             Ok(s) => Ok(s.to_owned()),
-            Err(_) => {
-                Err(GgufError::InvalidUtf8 { path: self.path.into(), what: self.what(field), offset: start })
-            }
+            Err(_) => Err(GgufError::InvalidUtf8 {
+                path: self.path.into(),
+                what: self.what(field),
+                offset: start,
+            }),
         }
     }
 
@@ -183,7 +191,10 @@ fn check_magic(bytes: &[u8], path: &str) -> Result<(), GgufError> {
         return Err(GgufError::LfsPointer { path: path.into() });
     }
     if bytes.len() >= 4 && &bytes[..4] != MAGIC {
-        return Err(GgufError::BadMagic { path: path.into(), found: show_start(bytes) });
+        return Err(GgufError::BadMagic {
+            path: path.into(),
+            found: show_start(bytes),
+        });
     }
     Ok(())
 }
@@ -202,21 +213,37 @@ fn show_start(bytes: &[u8]) -> String {
 fn check_version(version: u32, path: &str) -> Result<(), GgufError> {
     // A byte-swapped file's small version number lands in the high half (llama.cpp's heuristic).
     if version != 0 && version & 0xFFFF == 0 {
-        return Err(GgufError::BigEndian { path: path.into(), raw: version });
+        return Err(GgufError::BigEndian {
+            path: path.into(),
+            raw: version,
+        });
     }
     if !(2..=3).contains(&version) {
-        return Err(GgufError::UnsupportedVersion { path: path.into(), version });
+        return Err(GgufError::UnsupportedVersion {
+            path: path.into(),
+            version,
+        });
     }
     Ok(())
 }
 
-/// `general.alignment`, or 32 when absent.
-fn alignment_from(metadata: &[(String, Value)], key_index: &HashMap<String, usize>, path: &str) -> Result<u64, GgufError> {
-    let Some(&i) = key_index.get(ALIGNMENT_KEY) else { return Ok(DEFAULT_ALIGNMENT) };
+/// `general.alignment`, or 32 when absent. Any integer type is accepted (llama.cpp insists on u32)
+/// since the width does not change the meaning; the value must be a power of two.
+fn alignment_from(
+    metadata: &[(String, Value)],
+    key_index: &HashMap<String, usize>,
+    path: &str,
+) -> Result<u64, GgufError> {
+    let Some(&i) = key_index.get(ALIGNMENT_KEY) else {
+        return Ok(DEFAULT_ALIGNMENT);
+    };
     let value = &metadata[i].1;
     match value.as_u64() {
         Some(a) if a.is_power_of_two() && a <= u32::MAX as u64 => Ok(a),
-        _ => Err(GgufError::BadAlignment { path: path.into(), found: value.describe() }),
+        _ => Err(GgufError::BadAlignment {
+            path: path.into(),
+            found: value.describe(),
+        }),
     }
 }
 
@@ -226,7 +253,12 @@ pub(crate) fn align_up(x: u64, alignment: u64) -> Option<u64> {
 
 pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<Header, GgufError> {
     check_magic(bytes, path)?;
-    let mut c = Cursor { bytes, pos: 0, path, ctx: "header".into() };
+    let mut c = Cursor {
+        bytes,
+        pos: 0,
+        path,
+        ctx: "header".into(),
+    };
     c.take(4, "magic")?;
     let version = c.u32("version")?;
     check_version(version, path)?;
@@ -243,7 +275,11 @@ pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<Header, GgufError> {
         c.ctx = format!("metadata record #{i} (at offset {record_offset})");
         let key = c.string("key")?;
         if key_index.contains_key(&key) {
-            return Err(GgufError::DuplicateKey { path: path.into(), key, offset: Some(record_offset) });
+            return Err(GgufError::DuplicateKey {
+                path: path.into(),
+                key,
+                offset: Some(record_offset),
+            });
         }
         c.ctx = format!("metadata value of key '{key}'");
         let ty = c.value_type("value type")?;
@@ -254,7 +290,12 @@ pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<Header, GgufError> {
     let alignment = alignment_from(&metadata, &key_index, path)?;
 
     c.ctx = "header".into();
-    c.check_count(n_tensors, MIN_TENSOR_INFO_LEN, n_tensors_offset, "tensor count")?;
+    c.check_count(
+        n_tensors,
+        MIN_TENSOR_INFO_LEN,
+        n_tensors_offset,
+        "tensor count",
+    )?;
     let mut tensors = Vec::with_capacity(n_tensors as usize);
     let mut tensor_index = HashMap::with_capacity(n_tensors as usize);
     for i in 0..n_tensors {
@@ -262,7 +303,11 @@ pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<Header, GgufError> {
         c.ctx = format!("tensor info #{i} (at offset {record_offset})");
         let name = c.string("name")?;
         if tensor_index.contains_key(&name) {
-            return Err(GgufError::DuplicateTensor { path: path.into(), name, offset: Some(record_offset) });
+            return Err(GgufError::DuplicateTensor {
+                path: path.into(),
+                name,
+                offset: Some(record_offset),
+            });
         }
         c.ctx = format!("tensor info #{i} ('{name}')");
         let n_dims_offset = c.offset();
@@ -275,7 +320,9 @@ pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<Header, GgufError> {
                 offset: Some(n_dims_offset),
             });
         }
-        let dims = (0..n_dims).map(|_| c.u64("dimensions")).collect::<Result<Vec<u64>, _>>()?;
+        let dims = (0..n_dims)
+            .map(|_| c.u64("dimensions"))
+            .collect::<Result<Vec<u64>, _>>()?;
         let type_offset = c.offset();
         let type_id = c.u32("type id")?;
         let ty = GgmlType::from_id(type_id).ok_or_else(|| GgufError::UnknownTensorType {
@@ -287,10 +334,20 @@ pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<Header, GgufError> {
         let offset = c.u64("data offset")?;
         checked_tensor_bytes(path, &name, &dims, ty)?;
         if offset % alignment != 0 {
-            return Err(GgufError::MisalignedTensor { path: path.into(), tensor: name, offset, alignment });
+            return Err(GgufError::MisalignedTensor {
+                path: path.into(),
+                tensor: name,
+                offset,
+                alignment,
+            });
         }
         tensor_index.insert(name.clone(), tensors.len());
-        tensors.push(TensorInfo { name, dims, ty, offset });
+        tensors.push(TensorInfo {
+            name,
+            dims,
+            ty,
+            offset,
+        });
     }
 
     let file_size = bytes.len() as u64;
@@ -314,7 +371,15 @@ pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<Header, GgufError> {
         }
     }
 
-    Ok(Header { version, alignment, data_offset, metadata, key_index, tensors, tensor_index })
+    Ok(Header {
+        version,
+        alignment,
+        data_offset,
+        metadata,
+        key_index,
+        tensors,
+        tensor_index,
+    })
 }
 
 #[cfg(test)]

@@ -20,7 +20,10 @@ impl TensorInfo {
     /// Number of elements (product of the dims). Saturates for hand-made infos whose product
     /// overflows; infos from a [`crate::GgufFile`] were checked at open.
     pub fn n_elements(&self) -> u64 {
-        self.dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).unwrap_or(u64::MAX)
+        self.dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .unwrap_or(u64::MAX)
     }
 
     /// Size of the tensor's data in bytes. Infos from a [`crate::GgufFile`] were checked at open;
@@ -60,7 +63,12 @@ pub(crate) fn checked_tensor_bytes(
     }
     // llama.cpp reads dims as i64 and rejects negatives; keep the same rule so files we accept load there.
     if let Some((index, &value)) = dims.iter().enumerate().find(|(_, &d)| d > i64::MAX as u64) {
-        return Err(GgufError::NegativeDim { path: path.into(), tensor: name.into(), index, value });
+        return Err(GgufError::NegativeDim {
+            path: path.into(),
+            tensor: name.into(),
+            index,
+            value,
+        });
     }
     let block = ty.block_size();
     if dims[0] % block as u64 != 0 {
@@ -91,13 +99,21 @@ mod tests {
     use super::*;
 
     fn info(dims: &[u64], ty: GgmlType) -> TensorInfo {
-        TensorInfo { name: "t".into(), dims: dims.to_vec(), ty, offset: 0 }
+        TensorInfo {
+            name: "t".into(),
+            dims: dims.to_vec(),
+            ty,
+            offset: 0,
+        }
     }
 
     #[test]
     fn sizes_follow_block_geometry() {
         assert_eq!(info(&[256, 3], GgmlType::Q4_K).n_bytes(), 3 * 144);
-        assert_eq!(info(&[64, 2, 1, 6], GgmlType::F16).n_bytes(), 64 * 2 * 6 * 2);
+        assert_eq!(
+            info(&[64, 2, 1, 6], GgmlType::F16).n_bytes(),
+            64 * 2 * 6 * 2
+        );
         assert_eq!(info(&[64, 2, 1, 6], GgmlType::F16).n_elements(), 768);
         let t = info(&[5, 7], GgmlType::F32);
         assert_eq!((t.ne(0), t.ne(1), t.ne(2), t.ne(3)), (5, 7, 1, 1));
@@ -106,16 +122,30 @@ mod tests {
 
     #[test]
     fn checked_sizes_reject_bad_shapes() {
-        let e = checked_tensor_bytes("f", "w", &[33, 2], GgmlType::Q4_0).unwrap_err().to_string();
-        assert!(e.contains("'w'") && e.contains("33") && e.contains("32"), "{e}");
-        let e = checked_tensor_bytes("f", "w", &[1 << 32, 1 << 32], GgmlType::F32).unwrap_err().to_string();
+        let e = checked_tensor_bytes("f", "w", &[33, 2], GgmlType::Q4_0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'w'") && e.contains("33") && e.contains("32"),
+            "{e}"
+        );
+        let e = checked_tensor_bytes("f", "w", &[1 << 32, 1 << 32], GgmlType::F32)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("element count overflows"), "{e}");
-        let e = checked_tensor_bytes("f", "w", &[1 << 62], GgmlType::F32).unwrap_err().to_string();
+        let e = checked_tensor_bytes("f", "w", &[1 << 62], GgmlType::F32)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("byte size overflows"), "{e}");
-        let e = checked_tensor_bytes("f", "w", &[u64::MAX], GgmlType::F32).unwrap_err().to_string();
+        let e = checked_tensor_bytes("f", "w", &[u64::MAX], GgmlType::F32)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("negative"), "{e}");
         assert!(checked_tensor_bytes("f", "w", &[], GgmlType::F32).is_err());
         assert!(checked_tensor_bytes("f", "w", &[1; 5], GgmlType::F32).is_err());
-        assert_eq!(checked_tensor_bytes("f", "w", &[0, 3], GgmlType::F32).unwrap(), 0);
+        assert_eq!(
+            checked_tensor_bytes("f", "w", &[0, 3], GgmlType::F32).unwrap(),
+            0
+        );
     }
 }

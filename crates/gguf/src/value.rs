@@ -219,14 +219,20 @@ impl Value {
             Value::Bool(b) => format!("Bool {b}"),
             Value::F32(v) => format!("F32 {v}"),
             Value::F64(v) => format!("F64 {v}"),
-            other => format!("{} {}", other.value_type(), other.as_i128().unwrap_or_default()),
+            other => format!(
+                "{} {}",
+                other.value_type(),
+                other.as_i128().unwrap_or_default()
+            ),
         }
     }
 
     /// Checks that an array's elements all have its declared type, recursively.
     /// Returns a description of the first problem.
     pub(crate) fn check_array_types(&self) -> Result<(), String> {
-        let Value::Array(elem, items) = self else { return Ok(()) };
+        let Value::Array(elem, items) = self else {
+            return Ok(());
+        };
         for (i, item) in items.iter().enumerate() {
             if item.value_type() != *elem {
                 return Err(format!(
@@ -234,7 +240,8 @@ impl Value {
                     item.describe()
                 ));
             }
-            item.check_array_types().map_err(|e| format!("element {i}: {e}"))?;
+            item.check_array_types()
+                .map_err(|e| format!("element {i}: {e}"))?;
         }
         Ok(())
     }
@@ -284,7 +291,10 @@ mod tests {
         assert!(msg.contains("element 1") && msg.contains("I32 2"), "{msg}");
         let nested = Value::Array(
             ValueType::Array,
-            vec![Value::Array(ValueType::U8, vec![Value::U8(1), Value::Bool(true)])],
+            vec![Value::Array(
+                ValueType::U8,
+                vec![Value::U8(1), Value::Bool(true)],
+            )],
         );
         assert!(nested.check_array_types().is_err());
     }

@@ -116,7 +116,11 @@ impl Default for GgufWriter {
 impl GgufWriter {
     /// An empty writer: version 3, alignment 32.
     pub fn new() -> Self {
-        GgufWriter { alignment: DEFAULT_ALIGNMENT, metadata: Vec::new(), tensors: Vec::new() }
+        GgufWriter {
+            alignment: DEFAULT_ALIGNMENT,
+            metadata: Vec::new(),
+            tensors: Vec::new(),
+        }
     }
 
     pub fn alignment(&self) -> u64 {
@@ -128,7 +132,10 @@ impl GgufWriter {
     ///
     /// Panics unless `a` is a power of two that fits in u32 (a programming error, not input).
     pub fn set_alignment(&mut self, a: u64) {
-        assert!(a.is_power_of_two() && a <= u32::MAX as u64, "GGUF alignment must be a power of two in u32, got {a}");
+        assert!(
+            a.is_power_of_two() && a <= u32::MAX as u64,
+            "GGUF alignment must be a power of two in u32, got {a}"
+        );
         self.alignment = a;
         if a != DEFAULT_ALIGNMENT || self.metadata.iter().any(|(k, _)| k == ALIGNMENT_KEY) {
             self.put_kv(ALIGNMENT_KEY.to_string(), Value::U32(a as u32));
@@ -144,7 +151,10 @@ impl GgufWriter {
             panic!("GgufWriter::add_kv: metadata array '{key}' {problem}");
         }
         if key == ALIGNMENT_KEY {
-            if let Some(a) = value.as_u64().filter(|a| a.is_power_of_two() && *a <= u32::MAX as u64) {
+            if let Some(a) = value
+                .as_u64()
+                .filter(|a| a.is_power_of_two() && *a <= u32::MAX as u64)
+            {
                 self.alignment = a;
             }
         }
@@ -177,7 +187,11 @@ impl GgufWriter {
     ) -> Result<(), GgufError> {
         let name = name.into();
         if self.tensors.iter().any(|t| t.0 == name) {
-            return Err(GgufError::DuplicateTensor { path: WRITER_SOURCE.into(), name, offset: None });
+            return Err(GgufError::DuplicateTensor {
+                path: WRITER_SOURCE.into(),
+                name,
+                offset: None,
+            });
         }
         let expected = checked_tensor_bytes(WRITER_SOURCE, &name, dims, ty)?;
         if data.len() as u64 != expected {
@@ -201,7 +215,8 @@ impl GgufWriter {
 
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.write_to(&mut out).expect("writing to a Vec cannot fail");
+        self.write_to(&mut out)
+            .expect("writing to a Vec cannot fail");
         out
     }
 
@@ -209,7 +224,12 @@ impl GgufWriter {
         let decls: Vec<TensorDecl> = self
             .tensors
             .iter()
-            .map(|(name, dims, ty, data)| TensorDecl { name, dims, ty: *ty, n_bytes: data.len() as u64 })
+            .map(|(name, dims, ty, data)| TensorDecl {
+                name,
+                dims,
+                ty: *ty,
+                n_bytes: data.len() as u64,
+            })
             .collect();
         w.write_all(&encode_header(&self.metadata, &decls, self.alignment))?;
         for (_, _, _, data) in &self.tensors {
@@ -224,7 +244,8 @@ impl GgufWriter {
         let name = path.display().to_string();
         let file = std::fs::File::create(path).map_err(|e| GgufError::io(&name, "creating", e))?;
         let mut w = std::io::BufWriter::new(file);
-        self.write_to(&mut w).map_err(|e| GgufError::io(&name, "writing", e))?;
+        self.write_to(&mut w)
+            .map_err(|e| GgufError::io(&name, "writing", e))?;
         w.into_inner()
             .map_err(|e| GgufError::io(&name, "writing", e.into_error()))?
             .sync_all()
@@ -255,13 +276,20 @@ impl<W: Write> GgufStreamWriter<W> {
     ) -> Result<Self, GgufError> {
         let path = WRITER_SOURCE;
         if !alignment.is_power_of_two() || alignment > u32::MAX as u64 {
-            return Err(GgufError::BadAlignment { path: path.into(), found: format!("U64 {alignment}") });
+            return Err(GgufError::BadAlignment {
+                path: path.into(),
+                found: format!("U64 {alignment}"),
+            });
         }
         let mut meta = metadata.to_vec();
         validate_metadata(&meta)?;
         match meta.iter().find(|(k, _)| k == ALIGNMENT_KEY) {
             Some((_, v)) if v.as_u64() != Some(alignment) => {
-                return Err(GgufError::AlignmentConflict { path: path.into(), found: v.describe(), alignment });
+                return Err(GgufError::AlignmentConflict {
+                    path: path.into(),
+                    found: v.describe(),
+                    alignment,
+                });
             }
             None if alignment != DEFAULT_ALIGNMENT => {
                 meta.push((ALIGNMENT_KEY.into(), Value::U32(alignment as u32)));
@@ -269,21 +297,37 @@ impl<W: Write> GgufStreamWriter<W> {
             _ => {}
         }
 
-        let mut declared: Vec<(String, Vec<u64>, GgmlType, u64)> = Vec::with_capacity(tensors.len());
+        let mut declared: Vec<(String, Vec<u64>, GgmlType, u64)> =
+            Vec::with_capacity(tensors.len());
         for (name, dims, ty) in tensors {
             if declared.iter().any(|d| d.0 == *name) {
-                return Err(GgufError::DuplicateTensor { path: path.into(), name: name.clone(), offset: None });
+                return Err(GgufError::DuplicateTensor {
+                    path: path.into(),
+                    name: name.clone(),
+                    offset: None,
+                });
             }
             let n_bytes = checked_tensor_bytes(path, name, dims, *ty)?;
             declared.push((name.clone(), dims.clone(), *ty, n_bytes));
         }
         let decls: Vec<TensorDecl> = declared
             .iter()
-            .map(|(name, dims, ty, n_bytes)| TensorDecl { name, dims, ty: *ty, n_bytes: *n_bytes })
+            .map(|(name, dims, ty, n_bytes)| TensorDecl {
+                name,
+                dims,
+                ty: *ty,
+                n_bytes: *n_bytes,
+            })
             .collect();
         let header = encode_header(&meta, &decls, alignment);
-        w.write_all(&header).map_err(|e| GgufError::io(path, "writing the header", e))?;
-        Ok(GgufStreamWriter { w, alignment, tensors: declared, next: 0 })
+        w.write_all(&header)
+            .map_err(|e| GgufError::io(path, "writing the header", e))?;
+        Ok(GgufStreamWriter {
+            w,
+            alignment,
+            tensors: declared,
+            next: 0,
+        })
     }
 
     /// Writes the next declared tensor's bytes (exactly its size) and the padding after them.
@@ -307,8 +351,11 @@ impl<W: Write> GgufStreamWriter<W> {
                 found: data.len() as u64,
             });
         }
-        self.w.write_all(data).map_err(|e| GgufError::io(path, "writing tensor data", e))?;
-        write_padding(&mut self.w, *n_bytes, self.alignment).map_err(|e| GgufError::io(path, "writing padding", e))?;
+        self.w
+            .write_all(data)
+            .map_err(|e| GgufError::io(path, "writing tensor data", e))?;
+        write_padding(&mut self.w, *n_bytes, self.alignment)
+            .map_err(|e| GgufError::io(path, "writing padding", e))?;
         self.next += 1;
         Ok(())
     }
@@ -328,7 +375,9 @@ impl<W: Write> GgufStreamWriter<W> {
                 next: next.clone(),
             });
         }
-        self.w.flush().map_err(|e| GgufError::io(WRITER_SOURCE, "flushing", e))?;
+        self.w
+            .flush()
+            .map_err(|e| GgufError::io(WRITER_SOURCE, "flushing", e))?;
         Ok(self.w)
     }
 }
@@ -338,13 +387,19 @@ fn validate_metadata(metadata: &[(String, Value)]) -> Result<(), GgufError> {
     let mut seen = std::collections::HashSet::with_capacity(metadata.len());
     for (key, value) in metadata {
         if !seen.insert(key.as_str()) {
-            return Err(GgufError::DuplicateKey { path: WRITER_SOURCE.into(), key: key.clone(), offset: None });
+            return Err(GgufError::DuplicateKey {
+                path: WRITER_SOURCE.into(),
+                key: key.clone(),
+                offset: None,
+            });
         }
-        value.check_array_types().map_err(|problem| GgufError::BadArray {
-            path: WRITER_SOURCE.into(),
-            key: key.clone(),
-            problem,
-        })?;
+        value
+            .check_array_types()
+            .map_err(|problem| GgufError::BadArray {
+                path: WRITER_SOURCE.into(),
+                key: key.clone(),
+                problem,
+            })?;
     }
     Ok(())
 }

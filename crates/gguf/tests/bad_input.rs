@@ -23,9 +23,13 @@ fn not_gguf_files_are_named_by_their_first_bytes() {
 
 #[test]
 fn git_lfs_pointer_is_recognised() {
-    let pointer = b"version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 1234567\n".to_vec();
+    let pointer =
+        b"version https://git-lfs.github.com/spec/v1\noid sha256:4d7a2146\nsize 1234567\n".to_vec();
     let msg = open_err(pointer);
-    assert_contains(&msg, &["is a git-LFS pointer, not the model: run git lfs pull"]);
+    assert_contains(
+        &msg,
+        &["is a git-LFS pointer, not the model: run git lfs pull"],
+    );
 }
 
 #[test]
@@ -34,36 +38,66 @@ fn unsupported_versions_and_byte_order() {
     put_u32(&mut bytes, 4, 1);
     assert_contains(&open_err(bytes.clone()), &["GGUF v1 is not supported"]);
     put_u32(&mut bytes, 4, 4);
-    assert_contains(&open_err(bytes.clone()), &["GGUF v4 is not supported", "v3"]);
+    assert_contains(
+        &open_err(bytes.clone()),
+        &["GGUF v4 is not supported", "v3"],
+    );
     put_u32(&mut bytes, 4, 0);
     assert_contains(&open_err(bytes.clone()), &["GGUF v0 is not supported"]);
     bytes[4..8].copy_from_slice(&3u32.to_be_bytes());
-    assert_contains(&open_err(bytes), &["big-endian", "0x03000000", "little-endian"]);
+    assert_contains(
+        &open_err(bytes),
+        &["big-endian", "0x03000000", "little-endian"],
+    );
 }
 
 #[test]
 fn truncation_names_what_and_where() {
     let bytes = small_file_bytes();
-    assert_contains(&open_err(bytes[..2].to_vec()), &["truncated while reading magic", "file has 2"]);
+    assert_contains(
+        &open_err(bytes[..2].to_vec()),
+        &["truncated while reading magic", "file has 2"],
+    );
     assert_contains(
         &open_err(bytes[..12].to_vec()),
-        &["truncated while reading tensor count of header", "needs 8 bytes at offset 8", "file has 12"],
+        &[
+            "truncated while reading tensor count of header",
+            "needs 8 bytes at offset 8",
+            "file has 12",
+        ],
     );
     // Inside the 'tokens' array: cut just after its element type.
     let cut = after_string(&bytes, "tokens") + 8;
     assert_contains(
         &open_err(bytes[..cut].to_vec()),
-        &["array length of metadata value of key 'tokens'", &format!("at offset {cut}")],
+        &[
+            "array length of metadata value of key 'tokens'",
+            &format!("at offset {cut}"),
+        ],
     );
     // Inside a tensor-info record.
     let cut = n_dims_at(&bytes, "tensor_c") + 2;
-    assert_contains(&open_err(bytes[..cut].to_vec()), &["n_dims of tensor info #2 ('tensor_c')", "needs 4 bytes"]);
+    assert_contains(
+        &open_err(bytes[..cut].to_vec()),
+        &["n_dims of tensor info #2 ('tensor_c')", "needs 4 bytes"],
+    );
     // Cut so early that the tensor count cannot fit: the count check reports it before reading.
     let cut = n_dims_at(&bytes, "tensor_a") + 2;
-    assert_contains(&open_err(bytes[..cut].to_vec()), &["tensor count of header at offset 8 is 3", "truncated file"]);
+    assert_contains(
+        &open_err(bytes[..cut].to_vec()),
+        &["tensor count of header at offset 8 is 3", "truncated file"],
+    );
     // In the data section: the last tensor is cut short.
     let msg = open_err(bytes[..bytes.len() - 1].to_vec());
-    assert_contains(&msg, &["tensor 'tensor_c'", "F16 [16]", "needs 32 bytes", &format!("file has {}", bytes.len() - 1)]);
+    assert_contains(
+        &msg,
+        &[
+            "tensor 'tensor_c'",
+            "F16 [16]",
+            "needs 32 bytes",
+            &format!("file has {}", bytes.len() - 1),
+        ],
+    );
 }
 
 #[test]
@@ -73,25 +107,52 @@ fn huge_counts_are_rejected_before_allocating() {
 
     let mut b = bytes.clone();
     put_u64(&mut b, 16, huge);
-    assert_contains(&open_err(b), &["metadata count of header at offset 16 is 1152921504606846976", "remain"]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "metadata count of header at offset 16 is 1152921504606846976",
+            "remain",
+        ],
+    );
 
     let mut b = bytes.clone();
     put_u64(&mut b, 8, huge);
-    assert_contains(&open_err(b), &["tensor count of header at offset 8 is 1152921504606846976"]);
+    assert_contains(
+        &open_err(b),
+        &["tensor count of header at offset 8 is 1152921504606846976"],
+    );
 
     let mut b = bytes.clone();
     put_u64(&mut b, 24, huge); // length of the first key
-    assert_contains(&open_err(b), &["key of metadata record #0", "needs 1152921504606846976 bytes at offset 32"]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "key of metadata record #0",
+            "needs 1152921504606846976 bytes at offset 32",
+        ],
+    );
 
     let mut b = bytes.clone();
     let count_at = after_string(&b, "tokens") + 8;
     put_u64(&mut b, count_at, huge);
-    assert_contains(&open_err(b), &["array length of metadata value of key 'tokens'", "1152921504606846976"]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "array length of metadata value of key 'tokens'",
+            "1152921504606846976",
+        ],
+    );
 
     let mut b = bytes.clone();
     let str_len_at = after_string(&b, "tokens") + 16; // first element's length
     put_u64(&mut b, str_len_at, u64::MAX);
-    assert_contains(&open_err(b), &["string value of metadata value of key 'tokens'", "18446744073709551615"]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "string value of metadata value of key 'tokens'",
+            "18446744073709551615",
+        ],
+    );
 }
 
 #[test]
@@ -101,19 +162,39 @@ fn bad_values_are_rejected() {
 
     let mut b = bytes.clone();
     b[flag_value + 4] = 2;
-    assert_contains(&open_err(b), &["invalid bool byte 0x02", "key 'flag'", &format!("at offset {}", flag_value + 4)]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "invalid bool byte 0x02",
+            "key 'flag'",
+            &format!("at offset {}", flag_value + 4),
+        ],
+    );
 
     let mut b = bytes.clone();
     put_u32(&mut b, flag_value, 13);
-    assert_contains(&open_err(b), &["unknown value type id 13", "key 'flag'", &format!("at offset {flag_value}")]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "unknown value type id 13",
+            "key 'flag'",
+            &format!("at offset {flag_value}"),
+        ],
+    );
 
     let mut b = bytes.clone();
     put_u32(&mut b, after_string(&bytes, "tokens") + 4, 77);
-    assert_contains(&open_err(b), &["unknown value type id 77", "array element type", "'tokens'"]);
+    assert_contains(
+        &open_err(b),
+        &["unknown value type id 77", "array element type", "'tokens'"],
+    );
 
     let mut b = bytes.clone();
     b[flag_value - 4] = 0xff; // "flag" -> "\xfflag"
-    assert_contains(&open_err(b), &["key of metadata record #1", "not valid UTF-8"]);
+    assert_contains(
+        &open_err(b),
+        &["key of metadata record #1", "not valid UTF-8"],
+    );
 
     let mut b = bytes.clone();
     b[after_string(&bytes, "tokens") + 24] = 0xc3; // "ab" -> "\xc3b"
@@ -136,7 +217,10 @@ fn nesting_is_limited() {
     assert_eq!(f.get("deep"), Some(&nested(8)));
     let mut w = GgufWriter::new();
     w.add_kv("deeper", nested(9));
-    assert_contains(&open_err(w.to_bytes()), &["'deeper'", "nests arrays more than 8 deep"]);
+    assert_contains(
+        &open_err(w.to_bytes()),
+        &["'deeper'", "nests arrays more than 8 deep"],
+    );
 }
 
 #[test]
@@ -147,12 +231,24 @@ fn duplicates_are_rejected() {
     let mut b = w.to_bytes();
     let at = find_once(&b, b"key.b");
     b[at + 4] = b'a';
-    assert_contains(&open_err(b), &["duplicate metadata key 'key.a'", &format!("at offset {}", at - 8)]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "duplicate metadata key 'key.a'",
+            &format!("at offset {}", at - 8),
+        ],
+    );
 
     let mut b = small_file_bytes();
     let at = find_once(&b, b"tensor_b");
     b[at + 7] = b'a';
-    assert_contains(&open_err(b), &["duplicate tensor name 'tensor_a'", &format!("at offset {}", at - 8)]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "duplicate tensor name 'tensor_a'",
+            &format!("at offset {}", at - 8),
+        ],
+    );
 }
 
 #[test]
@@ -162,35 +258,74 @@ fn bad_tensor_infos_are_rejected() {
     for n in [0u32, 5, u32::MAX] {
         let mut b = bytes.clone();
         put_u32(&mut b, nd, n);
-        assert_contains(&open_err(b), &[&format!("tensor 'tensor_b' has {n} dimensions at offset {nd}"), "1 to 4"]);
+        assert_contains(
+            &open_err(b),
+            &[
+                &format!("tensor 'tensor_b' has {n} dimensions at offset {nd}"),
+                "1 to 4",
+            ],
+        );
     }
 
     let mut b = bytes.clone();
     put_u32(&mut b, nd + 12, 99);
-    assert_contains(&open_err(b), &["unknown tensor type id 99 in tensor 'tensor_b'", &format!("offset {}", nd + 12)]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "unknown tensor type id 99 in tensor 'tensor_b'",
+            &format!("offset {}", nd + 12),
+        ],
+    );
     for removed in [4u32, 5, 31, 36] {
         let mut b = bytes.clone();
         put_u32(&mut b, nd + 12, removed);
-        assert_contains(&open_err(b), &[&format!("unknown tensor type id {removed}")]);
+        assert_contains(
+            &open_err(b),
+            &[&format!("unknown tensor type id {removed}")],
+        );
     }
 
     let mut b = bytes.clone();
     put_u64(&mut b, nd + 4, 33);
-    assert_contains(&open_err(b), &["tensor 'tensor_b' of type Q8_0 has ne[0] = 33", "block size 32"]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "tensor 'tensor_b' of type Q8_0 has ne[0] = 33",
+            "block size 32",
+        ],
+    );
 
     let mut b = bytes.clone();
     put_u32(&mut b, nd + 12, GgmlType::Q4_K.id());
-    assert_contains(&open_err(b), &["tensor 'tensor_b' of type Q4_K has ne[0] = 64", "block size 256"]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "tensor 'tensor_b' of type Q4_K has ne[0] = 64",
+            "block size 256",
+        ],
+    );
 
     let offset_b = u64::from_le_bytes(bytes[nd + 16..nd + 24].try_into().unwrap());
     let mut b = bytes.clone();
     put_u64(&mut b, nd + 16, offset_b + 4);
-    assert_contains(&open_err(b), &[&format!("tensor 'tensor_b' has data offset {}", offset_b + 4), "alignment 32"]);
+    assert_contains(
+        &open_err(b),
+        &[
+            &format!("tensor 'tensor_b' has data offset {}", offset_b + 4),
+            "alignment 32",
+        ],
+    );
 
     let mut b = bytes.clone();
     put_u64(&mut b, nd + 16, 1 << 20);
     let msg = open_err(b);
-    assert_contains(&msg, &["tensor 'tensor_b' (Q8_0 [64]) needs 68 bytes at offset", &format!("file has {}", bytes.len())]);
+    assert_contains(
+        &msg,
+        &[
+            "tensor 'tensor_b' (Q8_0 [64]) needs 68 bytes at offset",
+            &format!("file has {}", bytes.len()),
+        ],
+    );
 
     let mut b = bytes.clone();
     put_u64(&mut b, nd + 16, u64::MAX - 31); // aligned, and start + size overflows u64
@@ -201,10 +336,23 @@ fn bad_tensor_infos_are_rejected() {
     let mut b = bytes.clone();
     put_u64(&mut b, nd_a + 4, 1 << 32);
     put_u64(&mut b, nd_a + 12, 1 << 32);
-    assert_contains(&open_err(b), &["tensor 'tensor_a'", "[4294967296, 4294967296]", "element count overflows"]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "tensor 'tensor_a'",
+            "[4294967296, 4294967296]",
+            "element count overflows",
+        ],
+    );
     let mut b = bytes.clone();
     put_u64(&mut b, nd_a + 12, 1 << 63);
-    assert_contains(&open_err(b), &["tensor 'tensor_a' has ne[1] = 9223372036854775808", "negative"]);
+    assert_contains(
+        &open_err(b),
+        &[
+            "tensor 'tensor_a' has ne[1] = 9223372036854775808",
+            "negative",
+        ],
+    );
 }
 
 #[test]
@@ -220,7 +368,10 @@ fn bad_alignment_is_rejected() {
         let mut w = GgufWriter::new();
         w.add_kv("general.alignment", value);
         w.add_tensor("x", &[8], GgmlType::F32, vec![0; 32]).unwrap();
-        assert_contains(&open_err(w.to_bytes()), &["general.alignment must be a power-of-two", shown]);
+        assert_contains(
+            &open_err(w.to_bytes()),
+            &["general.alignment must be a power-of-two", shown],
+        );
     }
 }
 
@@ -230,7 +381,13 @@ fn unusual_but_valid_files_load() {
     let mut w = GgufWriter::new();
     for (i, ty) in GgmlType::all().enumerate() {
         let dims = [ty.block_size() as u64 * 2, 3];
-        w.add_tensor(format!("t{i}"), &dims, ty, vec![0xAB; tensor_len(&dims, ty)]).unwrap();
+        w.add_tensor(
+            format!("t{i}"),
+            &dims,
+            ty,
+            vec![0xAB; tensor_len(&dims, ty)],
+        )
+        .unwrap();
     }
     let f = GgufFile::from_bytes(w.to_bytes()).unwrap();
     assert_eq!(f.tensors().len(), GgmlType::all().count());

@@ -21,7 +21,8 @@ fn every_prefix_is_rejected() {
         assert!(GgufFile::from_bytes(bytes.clone()).is_ok());
         let mut cases = 0;
         for len in 0..bytes.len() {
-            let err = GgufFile::from_bytes(bytes[..len].to_vec()).expect_err(&format!("prefix of {len} bytes accepted"));
+            let err = GgufFile::from_bytes(bytes[..len].to_vec())
+                .expect_err(&format!("prefix of {len} bytes accepted"));
             assert!(err.to_string().starts_with("<memory>: "), "{err}");
             cases += 1;
         }
@@ -71,7 +72,10 @@ fn random_header_corruption_never_panics() {
             }
         }
     }
-    assert!(rejected > 1000 && accepted > 100, "rejected {rejected}, accepted {accepted}");
+    assert!(
+        rejected > 1000 && accepted > 100,
+        "rejected {rejected}, accepted {accepted}"
+    );
 }
 
 #[test]

@@ -19,7 +19,8 @@ fn every_value_type_round_trips_in_order() {
     assert_eq!(f.version(), 3);
     assert_eq!(f.alignment(), 32);
     assert!(f.tensors().is_empty());
-    let covered: std::collections::HashSet<ValueType> = kv.iter().map(|(_, v)| v.value_type()).collect();
+    let covered: std::collections::HashSet<ValueType> =
+        kv.iter().map(|(_, v)| v.value_type()).collect();
     assert_eq!(covered.len(), 13, "every value type must be covered");
     for (k, v) in &kv {
         assert_eq!(f.get(k), Some(v), "{k}");
@@ -80,8 +81,10 @@ fn custom_alignment_is_written_and_used() {
     for align in [1u64, 8, 64, 4096] {
         let mut w = GgufWriter::new();
         w.set_alignment(align);
-        w.add_tensor("a", &[3], GgmlType::F32, random_bytes(&mut rng, 12)).unwrap();
-        w.add_tensor("b", &[33], GgmlType::I8, random_bytes(&mut rng, 33)).unwrap();
+        w.add_tensor("a", &[3], GgmlType::F32, random_bytes(&mut rng, 12))
+            .unwrap();
+        w.add_tensor("b", &[33], GgmlType::I8, random_bytes(&mut rng, 33))
+            .unwrap();
         let f = GgufFile::from_bytes(w.to_bytes()).unwrap();
         assert_eq!(f.alignment(), align);
         assert_eq!(f.get("general.alignment"), Some(&Value::U32(align as u32)));
@@ -102,7 +105,10 @@ fn custom_alignment_is_written_and_used() {
     w.add_kv("general.alignment", Value::U64(128));
     assert_eq!(w.alignment(), 128);
     w.add_tensor("x", &[1], GgmlType::F32, vec![0; 4]).unwrap();
-    assert_eq!(GgufFile::from_bytes(w.to_bytes()).unwrap().data_offset() % 128, 0);
+    assert_eq!(
+        GgufFile::from_bytes(w.to_bytes()).unwrap().data_offset() % 128,
+        0
+    );
 }
 
 #[test]
@@ -130,20 +136,35 @@ fn add_kv_replaces_in_place() {
 #[test]
 #[should_panic(expected = "element 1")]
 fn add_kv_rejects_inconsistent_array() {
-    GgufWriter::new().add_kv("bad", Value::Array(ValueType::U8, vec![Value::U8(1), Value::U16(2)]));
+    GgufWriter::new().add_kv(
+        "bad",
+        Value::Array(ValueType::U8, vec![Value::U8(1), Value::U16(2)]),
+    );
 }
 
 #[test]
 fn writer_checks_tensors() {
     let mut w = GgufWriter::new();
     w.add_tensor("x", &[4], GgmlType::F32, vec![0; 16]).unwrap();
-    let e = w.add_tensor("x", &[4], GgmlType::F32, vec![0; 16]).unwrap_err().to_string();
+    let e = w
+        .add_tensor("x", &[4], GgmlType::F32, vec![0; 16])
+        .unwrap_err()
+        .to_string();
     assert_contains(&e, &["<writer>", "duplicate tensor name 'x'"]);
-    let e = w.add_tensor("y", &[4, 2], GgmlType::F32, vec![0; 16]).unwrap_err().to_string();
+    let e = w
+        .add_tensor("y", &[4, 2], GgmlType::F32, vec![0; 16])
+        .unwrap_err()
+        .to_string();
     assert_contains(&e, &["'y'", "16 bytes", "expected 32"]);
-    let e = w.add_tensor("z", &[48], GgmlType::Q4_0, vec![0; 27]).unwrap_err().to_string();
+    let e = w
+        .add_tensor("z", &[48], GgmlType::Q4_0, vec![0; 27])
+        .unwrap_err()
+        .to_string();
     assert_contains(&e, &["'z'", "ne[0] = 48", "block size 32"]);
-    let e = w.add_tensor("d", &[1, 1, 1, 1, 1], GgmlType::F32, vec![0; 4]).unwrap_err().to_string();
+    let e = w
+        .add_tensor("d", &[1, 1, 1, 1, 1], GgmlType::F32, vec![0; 4])
+        .unwrap_err()
+        .to_string();
     assert_contains(&e, &["'d'", "5 dimensions"]);
     assert!(w.add_tensor("e", &[], GgmlType::F32, vec![]).is_err());
     assert_eq!(w.tensor_count(), 1);
@@ -164,16 +185,31 @@ fn typed_getters_accept_widths_and_report_wrong_types() {
     assert_eq!(f.get_f32("t.f64").unwrap(), Some(std::f32::consts::PI));
     assert_eq!(f.get_f32("t.u16").unwrap(), Some(60000.0));
     assert_eq!(f.get_bool("t.bool_true").unwrap(), Some(true));
-    assert_eq!(f.get_str("t.string").unwrap(), Some("héllo, wörld \u{1F600}"));
-    assert_eq!(f.get_str_array("t.arr.str").unwrap(), Some(vec!["a", "", "\\x01", "ünï"]));
+    assert_eq!(
+        f.get_str("t.string").unwrap(),
+        Some("héllo, wörld \u{1F600}")
+    );
+    assert_eq!(
+        f.get_str_array("t.arr.str").unwrap(),
+        Some(vec!["a", "", "\\x01", "ünï"])
+    );
     assert_eq!(f.get_i64_array("t.arr.i32").unwrap(), Some(vec![-1, 0, 7]));
     assert_eq!(f.get_i64_array("t.arr.empty").unwrap(), Some(vec![]));
-    assert_eq!(f.get_f32_array("t.arr.f32").unwrap(), Some(vec![0.25, -8.0]));
+    assert_eq!(
+        f.get_f32_array("t.arr.f32").unwrap(),
+        Some(vec![0.25, -8.0])
+    );
 
     let e = f.get_u64("t.i8").unwrap_err().to_string();
-    assert_contains(&e, &["<memory>", "'t.i8'", "I8 -100", "non-negative integer"]);
+    assert_contains(
+        &e,
+        &["<memory>", "'t.i8'", "I8 -100", "non-negative integer"],
+    );
     let e = f.get_u64("t.string").unwrap_err().to_string();
-    assert_contains(&e, &["'t.string'", "String", "expected a non-negative integer"]);
+    assert_contains(
+        &e,
+        &["'t.string'", "String", "expected a non-negative integer"],
+    );
     let e = f.get_str("t.u32").unwrap_err().to_string();
     assert_contains(&e, &["'t.u32'", "U32 4000000000", "expected a string"]);
     let e = f.get_f32("t.bool_true").unwrap_err().to_string();
@@ -182,13 +218,22 @@ fn typed_getters_accept_widths_and_report_wrong_types() {
     assert_contains(&e, &["'t.arr.i32'", "Array<I32>[3]", "array of strings"]);
     assert_eq!(f.get_i64_array("t.arr.u64").unwrap(), Some(vec![1 << 40]));
     let e = f.get_i64_array("t.arr.str").unwrap_err().to_string();
-    assert_contains(&e, &["'t.arr.str'", "Array<String>[4]", "array of integers"]);
+    assert_contains(
+        &e,
+        &["'t.arr.str'", "Array<String>[4]", "array of integers"],
+    );
 
     let mut w = GgufWriter::new();
-    w.add_kv("big", Value::Array(ValueType::U64, vec![Value::U64(1), Value::U64(u64::MAX)]));
+    w.add_kv(
+        "big",
+        Value::Array(ValueType::U64, vec![Value::U64(1), Value::U64(u64::MAX)]),
+    );
     let f = GgufFile::from_bytes(w.to_bytes()).unwrap();
     let e = f.get_i64_array("big").unwrap_err();
-    assert!(matches!(e, gguf::GgufError::KeyType { .. }), "u64::MAX does not fit in i64: {e}");
+    assert!(
+        matches!(e, gguf::GgufError::KeyType { .. }),
+        "u64::MAX does not fit in i64: {e}"
+    );
 }
 
 #[test]
@@ -201,11 +246,18 @@ fn stream_writer_matches_in_memory_writer() {
         }
         let expected = w.to_bytes();
         let f = GgufFile::from_bytes(expected.clone()).unwrap();
-        let decls: Vec<(String, Vec<u64>, GgmlType)> =
-            f.tensors().iter().map(|t| (t.name.clone(), t.dims.clone(), t.ty)).collect();
+        let decls: Vec<(String, Vec<u64>, GgmlType)> = f
+            .tensors()
+            .iter()
+            .map(|t| (t.name.clone(), t.dims.clone(), t.ty))
+            .collect();
         // Metadata without general.alignment: the stream writer must add it itself.
-        let meta: Vec<(String, Value)> =
-            f.metadata().iter().filter(|(k, _)| k != "general.alignment").cloned().collect();
+        let meta: Vec<(String, Value)> = f
+            .metadata()
+            .iter()
+            .filter(|(k, _)| k != "general.alignment")
+            .cloned()
+            .collect();
         let mut s = GgufStreamWriter::new(Vec::new(), &meta, &decls, align).unwrap();
         for t in f.tensors() {
             assert_eq!(s.next_tensor(), Some(t.name.as_str()));
@@ -228,7 +280,10 @@ fn stream_writer_matches_in_memory_writer() {
 
 #[test]
 fn stream_writer_checks_order_lengths_and_completeness() {
-    let decls = vec![("a".to_string(), vec![4u64], GgmlType::F32), ("b".to_string(), vec![2], GgmlType::F16)];
+    let decls = vec![
+        ("a".to_string(), vec![4u64], GgmlType::F32),
+        ("b".to_string(), vec![2], GgmlType::F16),
+    ];
     let mut s = GgufStreamWriter::new(Vec::new(), &[], &decls, 32).unwrap();
     let e = s.write_tensor_data(&[0; 15]).unwrap_err().to_string();
     assert_contains(&e, &["<writer>", "'a'", "15 bytes", "expected 16"]);
@@ -245,21 +300,45 @@ fn stream_writer_checks_order_lengths_and_completeness() {
     assert_eq!(GgufFile::from_bytes(bytes).unwrap().tensors().len(), 2);
 
     let dup = vec![decls[0].clone(), decls[0].clone()];
-    let e = GgufStreamWriter::new(Vec::new(), &[], &dup, 32).err().unwrap().to_string();
+    let e = GgufStreamWriter::new(Vec::new(), &[], &dup, 32)
+        .err()
+        .unwrap()
+        .to_string();
     assert_contains(&e, &["duplicate tensor name 'a'"]);
     let bad_block = vec![("q".to_string(), vec![10u64], GgmlType::Q4_K)];
-    let e = GgufStreamWriter::new(Vec::new(), &[], &bad_block, 32).err().unwrap().to_string();
+    let e = GgufStreamWriter::new(Vec::new(), &[], &bad_block, 32)
+        .err()
+        .unwrap()
+        .to_string();
     assert_contains(&e, &["'q'", "ne[0] = 10", "256"]);
-    let e = GgufStreamWriter::new(Vec::new(), &[], &decls, 24).err().unwrap().to_string();
+    let e = GgufStreamWriter::new(Vec::new(), &[], &decls, 24)
+        .err()
+        .unwrap()
+        .to_string();
     assert_contains(&e, &["power-of-two", "24"]);
     let meta = vec![("general.alignment".to_string(), Value::U32(64))];
-    let e = GgufStreamWriter::new(Vec::new(), &meta, &decls, 32).err().unwrap().to_string();
+    let e = GgufStreamWriter::new(Vec::new(), &meta, &decls, 32)
+        .err()
+        .unwrap()
+        .to_string();
     assert_contains(&e, &["U32 64", "alignment 32"]);
-    let meta = vec![("k".to_string(), Value::U8(1)), ("k".to_string(), Value::U8(2))];
-    let e = GgufStreamWriter::new(Vec::new(), &meta, &decls, 32).err().unwrap().to_string();
+    let meta = vec![
+        ("k".to_string(), Value::U8(1)),
+        ("k".to_string(), Value::U8(2)),
+    ];
+    let e = GgufStreamWriter::new(Vec::new(), &meta, &decls, 32)
+        .err()
+        .unwrap()
+        .to_string();
     assert_contains(&e, &["duplicate metadata key 'k'"]);
-    let meta = vec![("arr".to_string(), Value::Array(ValueType::String, vec![Value::U8(1)]))];
-    let e = GgufStreamWriter::new(Vec::new(), &meta, &decls, 32).err().unwrap().to_string();
+    let meta = vec![(
+        "arr".to_string(),
+        Value::Array(ValueType::String, vec![Value::U8(1)]),
+    )];
+    let e = GgufStreamWriter::new(Vec::new(), &meta, &decls, 32)
+        .err()
+        .unwrap()
+        .to_string();
     assert_contains(&e, &["'arr'", "Array<String>", "element 0"]);
 }
 
@@ -276,13 +355,23 @@ fn files_round_trip_through_disk() {
     assert_eq!(f.file_size(), w.to_bytes().len() as u64);
     // Clones share the bytes and can move to other threads.
     let g = f.clone();
-    let n = std::thread::spawn(move || g.tensors().len()).join().unwrap();
+    let n = std::thread::spawn(move || g.tensors().len())
+        .join()
+        .unwrap();
     assert_eq!(n, 3);
 
     let empty = dir.join("empty.gguf");
     std::fs::write(&empty, b"").unwrap();
     let e = GgufFile::open(&empty).unwrap_err().to_string();
-    assert_contains(&e, &[&empty.display().to_string(), "truncated", "magic", "file has 0"]);
+    assert_contains(
+        &e,
+        &[
+            &empty.display().to_string(),
+            "truncated",
+            "magic",
+            "file has 0",
+        ],
+    );
     let missing = dir.join("missing.gguf");
     let e = GgufFile::open(&missing).unwrap_err().to_string();
     assert_contains(&e, &[&missing.display().to_string(), "opening"]);

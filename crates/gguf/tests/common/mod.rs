@@ -7,8 +7,18 @@ use testkit::TestRng;
 /// Position of the only occurrence of `needle` in `hay`; panics if it is absent or repeated, so a
 /// test never patches the wrong place.
 pub fn find_once(hay: &[u8], needle: &[u8]) -> usize {
-    let hits: Vec<usize> = hay.windows(needle.len()).enumerate().filter(|(_, w)| *w == needle).map(|(i, _)| i).collect();
-    assert_eq!(hits.len(), 1, "expected exactly one occurrence of {:?}", String::from_utf8_lossy(needle));
+    let hits: Vec<usize> = hay
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "expected exactly one occurrence of {:?}",
+        String::from_utf8_lossy(needle)
+    );
     hits[0]
 }
 
@@ -54,10 +64,25 @@ pub fn every_value() -> Vec<(String, Value)> {
         ("t.u64".into(), Value::U64(u64::MAX)),
         ("t.i64".into(), Value::I64(i64::MIN)),
         ("t.f64".into(), Value::F64(std::f64::consts::PI)),
-        ("t.arr.str".into(), Value::Array(ValueType::String, vec![s("a"), s(""), s("\\x01"), s("ünï")])),
-        ("t.arr.i32".into(), Value::Array(ValueType::I32, vec![Value::I32(-1), Value::I32(0), Value::I32(7)])),
-        ("t.arr.f32".into(), Value::Array(ValueType::F32, vec![Value::F32(0.25), Value::F32(-8.0)])),
-        ("t.arr.bool".into(), Value::Array(ValueType::Bool, vec![Value::Bool(true), Value::Bool(false)])),
+        (
+            "t.arr.str".into(),
+            Value::Array(ValueType::String, vec![s("a"), s(""), s("\\x01"), s("ünï")]),
+        ),
+        (
+            "t.arr.i32".into(),
+            Value::Array(
+                ValueType::I32,
+                vec![Value::I32(-1), Value::I32(0), Value::I32(7)],
+            ),
+        ),
+        (
+            "t.arr.f32".into(),
+            Value::Array(ValueType::F32, vec![Value::F32(0.25), Value::F32(-8.0)]),
+        ),
+        (
+            "t.arr.bool".into(),
+            Value::Array(ValueType::Bool, vec![Value::Bool(true), Value::Bool(false)]),
+        ),
         ("t.arr.empty".into(), Value::Array(ValueType::U64, vec![])),
         (
             "t.arr.nested".into(),
@@ -71,14 +96,38 @@ pub fn every_value() -> Vec<(String, Value)> {
         ),
     ];
     // Arrays of the remaining element types.
-    kv.push(("t.arr.u8".into(), Value::Array(ValueType::U8, vec![Value::U8(0), Value::U8(255)])));
-    kv.push(("t.arr.i8".into(), Value::Array(ValueType::I8, vec![Value::I8(-128)])));
-    kv.push(("t.arr.u16".into(), Value::Array(ValueType::U16, vec![Value::U16(65535)])));
-    kv.push(("t.arr.i16".into(), Value::Array(ValueType::I16, vec![Value::I16(-2)])));
-    kv.push(("t.arr.u32".into(), Value::Array(ValueType::U32, vec![Value::U32(3)])));
-    kv.push(("t.arr.u64".into(), Value::Array(ValueType::U64, vec![Value::U64(1 << 40)])));
-    kv.push(("t.arr.i64".into(), Value::Array(ValueType::I64, vec![Value::I64(-(1 << 40))])));
-    kv.push(("t.arr.f64".into(), Value::Array(ValueType::F64, vec![Value::F64(1e300)])));
+    kv.push((
+        "t.arr.u8".into(),
+        Value::Array(ValueType::U8, vec![Value::U8(0), Value::U8(255)]),
+    ));
+    kv.push((
+        "t.arr.i8".into(),
+        Value::Array(ValueType::I8, vec![Value::I8(-128)]),
+    ));
+    kv.push((
+        "t.arr.u16".into(),
+        Value::Array(ValueType::U16, vec![Value::U16(65535)]),
+    ));
+    kv.push((
+        "t.arr.i16".into(),
+        Value::Array(ValueType::I16, vec![Value::I16(-2)]),
+    ));
+    kv.push((
+        "t.arr.u32".into(),
+        Value::Array(ValueType::U32, vec![Value::U32(3)]),
+    ));
+    kv.push((
+        "t.arr.u64".into(),
+        Value::Array(ValueType::U64, vec![Value::U64(1 << 40)]),
+    ));
+    kv.push((
+        "t.arr.i64".into(),
+        Value::Array(ValueType::I64, vec![Value::I64(-(1 << 40))]),
+    ));
+    kv.push((
+        "t.arr.f64".into(),
+        Value::Array(ValueType::F64, vec![Value::F64(1e300)]),
+    ));
     kv
 }
 
@@ -89,10 +138,21 @@ pub fn small_writer(rng: &mut TestRng) -> GgufWriter {
     let mut w = GgufWriter::new();
     w.add_kv("general.architecture", Value::String("test".into()));
     w.add_kv("flag", Value::Bool(true));
-    w.add_kv("tokens", Value::Array(ValueType::String, vec![Value::String("ab".into()), Value::String("c".into())]));
-    let tensors = [("tensor_a", &[3u64, 2][..], GgmlType::F32), ("tensor_b", &[64], GgmlType::Q8_0), ("tensor_c", &[16], GgmlType::F16)];
+    w.add_kv(
+        "tokens",
+        Value::Array(
+            ValueType::String,
+            vec![Value::String("ab".into()), Value::String("c".into())],
+        ),
+    );
+    let tensors = [
+        ("tensor_a", &[3u64, 2][..], GgmlType::F32),
+        ("tensor_b", &[64], GgmlType::Q8_0),
+        ("tensor_c", &[16], GgmlType::F16),
+    ];
     for (name, dims, ty) in tensors {
-        w.add_tensor(name, dims, ty, random_bytes(rng, tensor_len(dims, ty))).unwrap();
+        w.add_tensor(name, dims, ty, random_bytes(rng, tensor_len(dims, ty)))
+            .unwrap();
     }
     w
 }
@@ -105,7 +165,10 @@ pub fn small_file_bytes() -> Vec<u8> {
 pub fn open_err(bytes: Vec<u8>) -> String {
     let err: GgufError = GgufFile::from_bytes(bytes).expect_err("corrupt file was accepted");
     let msg = err.to_string();
-    assert!(msg.starts_with("<memory>: "), "message does not name the source: {msg}");
+    assert!(
+        msg.starts_with("<memory>: "),
+        "message does not name the source: {msg}"
+    );
     msg
 }
 

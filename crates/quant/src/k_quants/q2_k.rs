@@ -79,12 +79,12 @@ pub fn quantize_block(x: &[f32; BLOCK_ELEMS], b: &mut [u8; BLOCK_BYTES]) {
     };
     b[0..16].copy_from_slice(&packed);
 
-    for j in 0..16 {
-        let dl = d * (packed[j] & 0x0F) as f32;
+    for (j, &sc) in packed.iter().enumerate() {
+        let dl = d * (sc & 0x0F) as f32;
         if dl == 0.0 {
             continue;
         }
-        let ml = dmin * (packed[j] >> 4) as f32;
+        let ml = dmin * (sc >> 4) as f32;
         for i in 16 * j..16 * j + 16 {
             levels[i] = nearest_int((x[i] + ml) / dl).clamp(0, 3) as u8;
         }

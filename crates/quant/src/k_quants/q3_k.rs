@@ -72,8 +72,8 @@ pub fn quantize_block(x: &[f32; BLOCK_ELEMS], b: &mut [u8; BLOCK_BYTES]) {
     let mut packed = [0u8; 12];
     let d = if max_scale != 0.0 {
         let iscale = -32.0 / max_scale;
-        for j in 0..16 {
-            let l = nearest_int(iscale * scales[j]).clamp(-32, 31) + 32;
+        for (j, &scale) in scales.iter().enumerate() {
+            let l = nearest_int(iscale * scale).clamp(-32, 31) + 32;
             put_scale(&mut packed, j, l as u8);
         }
         put_f16(b, 108, 1.0 / iscale)

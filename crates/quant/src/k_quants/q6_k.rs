@@ -57,13 +57,13 @@ pub fn quantize_block(x: &[f32; BLOCK_ELEMS], b: &mut [u8; BLOCK_BYTES]) {
     let iscale = -128.0 / max_scale;
     let d = put_f16(b, 208, 1.0 / iscale);
     let mut stored = [0i8; 16];
-    for j in 0..16 {
-        stored[j] = nearest_int(iscale * scales[j]).clamp(-128, 127) as i8;
-        b[192 + j] = stored[j] as u8;
+    for (j, (s, &scale)) in stored.iter_mut().zip(&scales).enumerate() {
+        *s = nearest_int(iscale * scale).clamp(-128, 127) as i8;
+        b[192 + j] = *s as u8;
     }
 
-    for j in 0..16 {
-        let dl = d * stored[j] as f32;
+    for (j, &s) in stored.iter().enumerate() {
+        let dl = d * s as f32;
         if dl == 0.0 {
             continue;
         }
