@@ -10,11 +10,23 @@ pub enum QuantError {
     )]
     Unsupported { ty: GgmlType },
 
-    #[error("{ty} row of {elements} elements is not a whole number of {block_size}-element blocks")]
-    PartialBlock { ty: GgmlType, elements: usize, block_size: usize },
+    #[error(
+        "{ty} row of {elements} elements is not a whole number of {block_size}-element blocks"
+    )]
+    PartialBlock {
+        ty: GgmlType,
+        elements: usize,
+        block_size: usize,
+    },
 
     #[error("{ty} row of {elements} elements: {what} has length {found}, expected {expected}")]
-    Length { ty: GgmlType, elements: usize, what: &'static str, expected: usize, found: usize },
+    Length {
+        ty: GgmlType,
+        elements: usize,
+        what: &'static str,
+        expected: usize,
+        found: usize,
+    },
 
     #[error("{ty} row of {elements} elements needs more bytes than fit in usize")]
     TooLarge { ty: GgmlType, elements: usize },

@@ -24,15 +24,24 @@ pub fn dequantize_bf16(src: &[u8], dst: &mut [f32]) {
 }
 
 pub fn dot_f32(row: &[u8], x: &[f32]) -> f32 {
-    row.chunks_exact(4).zip(x).map(|(b, &xi)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * xi).sum()
+    row.chunks_exact(4)
+        .zip(x)
+        .map(|(b, &xi)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * xi)
+        .sum()
 }
 
 pub fn dot_f16(row: &[u8], x: &[f32]) -> f32 {
-    row.chunks_exact(2).zip(x).map(|(b, &xi)| f16::from_le_bytes([b[0], b[1]]).to_f32() * xi).sum()
+    row.chunks_exact(2)
+        .zip(x)
+        .map(|(b, &xi)| f16::from_le_bytes([b[0], b[1]]).to_f32() * xi)
+        .sum()
 }
 
 pub fn dot_bf16(row: &[u8], x: &[f32]) -> f32 {
-    row.chunks_exact(2).zip(x).map(|(b, &xi)| bf16::from_le_bytes([b[0], b[1]]).to_f32() * xi).sum()
+    row.chunks_exact(2)
+        .zip(x)
+        .map(|(b, &xi)| bf16::from_le_bytes([b[0], b[1]]).to_f32() * xi)
+        .sum()
 }
 
 pub fn quantize_f32(src: &[f32], dst: &mut [u8]) {

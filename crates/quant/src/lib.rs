@@ -53,19 +53,36 @@ pub fn is_supported(ty: GgmlType) -> bool {
 pub fn row_bytes(ty: GgmlType, n: usize) -> Result<usize, QuantError> {
     let block_size = ty.block_size();
     if n % block_size != 0 {
-        return Err(QuantError::PartialBlock { ty, elements: n, block_size });
+        return Err(QuantError::PartialBlock {
+            ty,
+            elements: n,
+            block_size,
+        });
     }
-    (n / block_size).checked_mul(ty.type_size()).ok_or(QuantError::TooLarge { ty, elements: n })
+    (n / block_size)
+        .checked_mul(ty.type_size())
+        .ok_or(QuantError::TooLarge { ty, elements: n })
 }
 
 /// Checks that `ty` is supported, that `elements` is whole blocks and that `bytes` is the row's size.
-fn check_row(ty: GgmlType, elements: usize, what: &'static str, bytes: usize) -> Result<(), QuantError> {
+fn check_row(
+    ty: GgmlType,
+    elements: usize,
+    what: &'static str,
+    bytes: usize,
+) -> Result<(), QuantError> {
     if !is_supported(ty) {
         return Err(QuantError::Unsupported { ty });
     }
     let expected = row_bytes(ty, elements)?;
     if bytes != expected {
-        return Err(QuantError::Length { ty, elements, what, expected, found: bytes });
+        return Err(QuantError::Length {
+            ty,
+            elements,
+            what,
+            expected,
+            found: bytes,
+        });
     }
     Ok(())
 }

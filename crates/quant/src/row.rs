@@ -17,7 +17,10 @@ pub(crate) fn dequantize_blocks<const E: usize, const B: usize>(
     dst: &mut [f32],
 ) {
     for (block, out) in src.chunks_exact(B).zip(dst.chunks_exact_mut(E)) {
-        dequantize(block.try_into().expect("chunks_exact(B)"), out.try_into().expect("chunks_exact_mut(E)"));
+        dequantize(
+            block.try_into().expect("chunks_exact(B)"),
+            out.try_into().expect("chunks_exact_mut(E)"),
+        );
     }
 }
 
@@ -28,7 +31,11 @@ pub(crate) fn dot_blocks<const E: usize, const B: usize>(
 ) -> f32 {
     let mut sum = 0.0f32;
     for (block, xs) in row.chunks_exact(B).zip(x.chunks_exact(E)) {
-        sum += dot_block(dequantize, block.try_into().expect("chunks_exact(B)"), xs.try_into().expect("chunks_exact(E)"));
+        sum += dot_block(
+            dequantize,
+            block.try_into().expect("chunks_exact(B)"),
+            xs.try_into().expect("chunks_exact(E)"),
+        );
     }
     sum
 }
@@ -39,6 +46,9 @@ pub(crate) fn quantize_blocks<const E: usize, const B: usize>(
     dst: &mut [u8],
 ) {
     for (xs, block) in src.chunks_exact(E).zip(dst.chunks_exact_mut(B)) {
-        quantize(xs.try_into().expect("chunks_exact(E)"), block.try_into().expect("chunks_exact_mut(B)"));
+        quantize(
+            xs.try_into().expect("chunks_exact(E)"),
+            block.try_into().expect("chunks_exact_mut(B)"),
+        );
     }
 }

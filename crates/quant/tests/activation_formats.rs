@@ -14,10 +14,16 @@ fn q8_k_round_trip_and_group_sums() {
         q8_k::dequantize_block(&b, &mut y);
         let amax = x.iter().fold(0.0f32, |a, v| a.max(v.abs()));
         for (i, (a, b)) in x.iter().zip(&y).enumerate() {
-            assert!((a - b).abs() <= amax / 127.0 * 0.5001, "element {i}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= amax / 127.0 * 0.5001,
+                "element {i}: {a} vs {b}"
+            );
         }
         for g in 0..16 {
-            let sum: i32 = b[4 + 16 * g..20 + 16 * g].iter().map(|&q| q as i8 as i32).sum();
+            let sum: i32 = b[4 + 16 * g..20 + 16 * g]
+                .iter()
+                .map(|&q| q as i8 as i32)
+                .sum();
             let stored = i16::from_le_bytes([b[260 + 2 * g], b[261 + 2 * g]]);
             assert_eq!(sum, stored as i32, "group {g}");
         }
@@ -41,5 +47,9 @@ fn q8_1_round_trip_and_sum_field() {
     }
     let s = half::f16::from_le_bytes([b[2], b[3]]).to_f32();
     let sum: f32 = b[4..].iter().map(|&q| q as i8 as f32).sum();
-    assert!((s - sum * d).abs() <= 1e-3 * (1.0 + s.abs()), "s {s} vs d·Σq {}", sum * d);
+    assert!(
+        (s - sum * d).abs() <= 1e-3 * (1.0 + s.abs()),
+        "s {s} vs d·Σq {}",
+        sum * d
+    );
 }

@@ -42,7 +42,11 @@ fn check_block_functions<const E: usize, const B: usize>(
     dot_block: fn(&[u8; B], &[f32; E]) -> f32,
     rng: &mut TestRng,
 ) {
-    assert_eq!((B, E), (ty.type_size(), ty.block_size()), "{ty}: block constants");
+    assert_eq!(
+        (B, E),
+        (ty.type_size(), ty.block_size()),
+        "{ty}: block constants"
+    );
     let row = common::random_row(ty, 3, rng);
     let x = rng.vec(3 * E, -1.0, 1.0);
     let mut y_row = vec![0.0f32; x.len()];
@@ -54,7 +58,10 @@ fn check_block_functions<const E: usize, const B: usize>(
         dequantize_block(block, &mut y);
         assert_eq!(&y[..], &y_row[i * E..(i + 1) * E], "{ty} block {i}");
         let d = dot_block(block, xs);
-        assert!((d - common::dot(&y, xs)).abs() <= 1e-5 * (1.0 + d.abs()), "{ty} block {i}: dot_block {d}");
+        assert!(
+            (d - common::dot(&y, xs)).abs() <= 1e-5 * (1.0 + d.abs()),
+            "{ty} block {i}: dot_block {d}"
+        );
     }
 }
 
@@ -62,14 +69,64 @@ fn check_block_functions<const E: usize, const B: usize>(
 #[test]
 fn block_functions_agree_with_rows() {
     let rng = &mut TestRng::new(17);
-    check_block_functions(GgmlType::Q4_0, quant::q4_0::dequantize_block, quant::q4_0::dot_block, rng);
-    check_block_functions(GgmlType::Q4_1, quant::q4_1::dequantize_block, quant::q4_1::dot_block, rng);
-    check_block_functions(GgmlType::Q5_0, quant::q5_0::dequantize_block, quant::q5_0::dot_block, rng);
-    check_block_functions(GgmlType::Q5_1, quant::q5_1::dequantize_block, quant::q5_1::dot_block, rng);
-    check_block_functions(GgmlType::Q8_0, quant::q8_0::dequantize_block, quant::q8_0::dot_block, rng);
-    check_block_functions(GgmlType::Q2_K, quant::q2_k::dequantize_block, quant::q2_k::dot_block, rng);
-    check_block_functions(GgmlType::Q3_K, quant::q3_k::dequantize_block, quant::q3_k::dot_block, rng);
-    check_block_functions(GgmlType::Q4_K, quant::q4_k::dequantize_block, quant::q4_k::dot_block, rng);
-    check_block_functions(GgmlType::Q5_K, quant::q5_k::dequantize_block, quant::q5_k::dot_block, rng);
-    check_block_functions(GgmlType::Q6_K, quant::q6_k::dequantize_block, quant::q6_k::dot_block, rng);
+    check_block_functions(
+        GgmlType::Q4_0,
+        quant::q4_0::dequantize_block,
+        quant::q4_0::dot_block,
+        rng,
+    );
+    check_block_functions(
+        GgmlType::Q4_1,
+        quant::q4_1::dequantize_block,
+        quant::q4_1::dot_block,
+        rng,
+    );
+    check_block_functions(
+        GgmlType::Q5_0,
+        quant::q5_0::dequantize_block,
+        quant::q5_0::dot_block,
+        rng,
+    );
+    check_block_functions(
+        GgmlType::Q5_1,
+        quant::q5_1::dequantize_block,
+        quant::q5_1::dot_block,
+        rng,
+    );
+    check_block_functions(
+        GgmlType::Q8_0,
+        quant::q8_0::dequantize_block,
+        quant::q8_0::dot_block,
+        rng,
+    );
+    check_block_functions(
+        GgmlType::Q2_K,
+        quant::q2_k::dequantize_block,
+        quant::q2_k::dot_block,
+        rng,
+    );
+    check_block_functions(
+        GgmlType::Q3_K,
+        quant::q3_k::dequantize_block,
+        quant::q3_k::dot_block,
+        rng,
+    );
+    check_block_functions(
+        GgmlType::Q4_K,
+        quant::q4_k::dequantize_block,
+        quant::q4_k::dot_block,
+        rng,
+    );
+    check_block_functions(
+        GgmlType::Q5_K,
+        quant::q5_k::dequantize_block,
+        quant::q5_k::dot_block,
+        rng,
+    );
+    check_block_functions(
+        GgmlType::Q6_K,
+        quant::q6_k::dequantize_block,
+        quant::q6_k::dot_block,
+        rng,
+    );
 }

@@ -5,7 +5,9 @@ use quant::{GgmlType, QuantError, SUPPORTED};
 #[test]
 fn supported_set_is_the_thirteen_types() {
     assert_eq!(SUPPORTED.len(), 13);
-    let unsupported: Vec<GgmlType> = GgmlType::all().filter(|&t| !quant::is_supported(t)).collect();
+    let unsupported: Vec<GgmlType> = GgmlType::all()
+        .filter(|&t| !quant::is_supported(t))
+        .collect();
     assert!(unsupported.contains(&GgmlType::IQ2_XXS));
     assert!(unsupported.contains(&GgmlType::Q8_K));
     assert_eq!(unsupported.len() + 13, GgmlType::all().count());
@@ -26,14 +28,19 @@ fn unsupported_types_are_named_in_the_error() {
             quant::quantize_row(ty, &x, &mut dst).unwrap_err(),
         ];
         for e in errors {
-            assert!(matches!(e, QuantError::Unsupported { ty: t } if t == ty), "{ty}: {e:?}");
+            assert!(
+                matches!(e, QuantError::Unsupported { ty: t } if t == ty),
+                "{ty}: {e:?}"
+            );
             let msg = e.to_string();
             assert!(msg.contains(ty.name()), "message does not name {ty}: {msg}");
         }
         cases += 1;
     }
     assert!(cases > 10);
-    let msg = quant::dot_row(GgmlType::IQ2_XXS, &[0u8; 66], &[0.0; 256]).unwrap_err().to_string();
+    let msg = quant::dot_row(GgmlType::IQ2_XXS, &[0u8; 66], &[0.0; 256])
+        .unwrap_err()
+        .to_string();
     println!("{msg}");
     assert!(msg.contains("IQ2_XXS"));
 }
@@ -55,7 +62,10 @@ fn wrong_lengths_are_errors() {
                 "{ty}: {e:?}"
             );
             let msg = e.to_string();
-            assert!(msg.contains(ty.name()) && msg.contains(&good.to_string()), "{msg}");
+            assert!(
+                msg.contains(ty.name()) && msg.contains(&good.to_string()),
+                "{msg}"
+            );
             assert!(quant::dot_row(ty, &src, &vec![0.0; n]).is_err());
             let mut dst = vec![0u8; bytes];
             assert!(quant::quantize_row(ty, &vec![0.0; n], &mut dst).is_err());
@@ -64,7 +74,9 @@ fn wrong_lengths_are_errors() {
         if bs > 1 {
             // Not a whole number of blocks.
             let e = quant::row_bytes(ty, bs + 1).unwrap_err();
-            assert!(matches!(e, QuantError::PartialBlock { elements, block_size, .. } if elements == bs + 1 && block_size == bs));
+            assert!(
+                matches!(e, QuantError::PartialBlock { elements, block_size, .. } if elements == bs + 1 && block_size == bs)
+            );
             let mut out = vec![0.0f32; bs + 1];
             assert!(matches!(
                 quant::dequantize_row(ty, &vec![0u8; 2 * ts], &mut out),
@@ -75,7 +87,10 @@ fn wrong_lengths_are_errors() {
         }
     }
     assert_eq!(cases, 3 * SUPPORTED.len());
-    println!("{}", quant::dequantize_row(GgmlType::Q4_K, &[0u8; 280], &mut [0.0; 512]).unwrap_err());
+    println!(
+        "{}",
+        quant::dequantize_row(GgmlType::Q4_K, &[0u8; 280], &mut [0.0; 512]).unwrap_err()
+    );
 }
 
 #[test]

@@ -7,8 +7,9 @@ mod common;
 use gguf::{GgufFile, TensorInfo};
 use quant::GgmlType;
 
-const QUANTIZED_FIXTURES: &[&str] =
-    &["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"];
+const QUANTIZED_FIXTURES: &[&str] = &[
+    "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K",
+];
 
 fn open(name: &str) -> Option<GgufFile> {
     let path = testkit::fixture(name)?;
@@ -18,7 +19,10 @@ fn open(name: &str) -> Option<GgufFile> {
 fn dequantize_tensor(ty: GgmlType, row_len: usize, data: &[u8]) -> Vec<f32> {
     let row_bytes = quant::row_bytes(ty, row_len).unwrap();
     let mut out = vec![0.0f32; data.len() / row_bytes * row_len];
-    for (src, dst) in data.chunks_exact(row_bytes).zip(out.chunks_exact_mut(row_len)) {
+    for (src, dst) in data
+        .chunks_exact(row_bytes)
+        .zip(out.chunks_exact_mut(row_len))
+    {
         quant::dequantize_row(ty, src, dst).unwrap();
     }
     out
@@ -35,17 +39,25 @@ struct Tally {
 }
 
 fn compare_tensor(source: &GgufFile, file: &GgufFile, info: &TensorInfo, tally: &mut Tally) {
-    let src_info = source.tensor(&info.name).unwrap_or_else(|| panic!("{} missing in F16 file", info.name));
+    let src_info = source
+        .tensor(&info.name)
+        .unwrap_or_else(|| panic!("{} missing in F16 file", info.name));
     let row_len = info.dims[0] as usize;
     let values = dequantize_tensor(src_info.ty, row_len, source.tensor_data(src_info));
     let row_bytes = quant::row_bytes(info.ty, row_len).unwrap();
     let mut ours = vec![0u8; values.len() / row_len * row_bytes];
-    for (src, dst) in values.chunks_exact(row_len).zip(ours.chunks_exact_mut(row_bytes)) {
+    for (src, dst) in values
+        .chunks_exact(row_len)
+        .zip(ours.chunks_exact_mut(row_bytes))
+    {
         quant::quantize_row(info.ty, src, dst).unwrap();
     }
     let theirs = file.tensor_data(info);
     assert_eq!(ours.len(), theirs.len(), "{}", info.name);
-    for (a, b) in ours.chunks_exact(row_bytes).zip(theirs.chunks_exact(row_bytes)) {
+    for (a, b) in ours
+        .chunks_exact(row_bytes)
+        .zip(theirs.chunks_exact(row_bytes))
+    {
         tally.same_rows += (a == b) as usize;
         tally.rows += 1;
     }
@@ -64,16 +76,23 @@ fn compare_tensor(source: &GgufFile, file: &GgufFile, info: &TensorInfo, tally: 
 
 #[test]
 fn quantizers_match_llama_quantize_on_fixtures() {
-    let Some(source) = open("synth-tiny-k-F16.gguf") else { return };
+    let Some(source) = open("synth-tiny-k-F16.gguf") else {
+        return;
+    };
     let mut tallies: Vec<(GgmlType, Tally)> = Vec::new();
     for name in QUANTIZED_FIXTURES {
-        let Some(file) = open(&format!("synth-tiny-k-{name}.gguf")) else { return };
+        let Some(file) = open(&format!("synth-tiny-k-{name}.gguf")) else {
+            return;
+        };
         for info in file.tensors() {
             if matches!(info.ty, GgmlType::F32 | GgmlType::F16) {
                 continue;
             }
             // output.weight is Q6_K in most files; compare it once.
-            if tallies.iter().any(|(t, _)| *t == info.ty) && info.ty == GgmlType::Q6_K && *name != "Q6_K" {
+            if tallies.iter().any(|(t, _)| *t == info.ty)
+                && info.ty == GgmlType::Q6_K
+                && *name != "Q6_K"
+            {
                 continue;
             }
             let idx = match tallies.iter().position(|(t, _)| *t == info.ty) {
@@ -86,7 +105,11 @@ fn quantizers_match_llama_quantize_on_fixtures() {
             compare_tensor(&source, &file, info, &mut tallies[idx].1);
         }
     }
-    assert_eq!(tallies.len(), 10, "expected all ten quantized types among the fixtures");
+    assert_eq!(
+        tallies.len(),
+        10,
+        "expected all ten quantized types among the fixtures"
+    );
     for (ty, t) in &tallies {
         let ours = (t.ours_sq / t.elements as f64).sqrt();
         let llama = (t.llama_sq / t.elements as f64).sqrt();
@@ -96,8 +119,14 @@ fn quantizers_match_llama_quantize_on_fixtures() {
             t.same_rows,
             t.rows
         );
-        assert!(ours <= 1.05 * llama, "{ty}: our RMSE {ours:e} > 1.05 x llama.cpp's {llama:e}");
+        assert!(
+            ours <= 1.05 * llama,
+            "{ty}: our RMSE {ours:e} > 1.05 x llama.cpp's {llama:e}"
+        );
         // Same algorithms, same f32 operation order: every row should come out byte for byte.
-        assert_eq!(t.same_rows, t.rows, "{ty}: rows that differ from llama-quantize's bytes");
+        assert_eq!(
+            t.same_rows, t.rows,
+            "{ty}: rows that differ from llama-quantize's bytes"
+        );
     }
 }

@@ -45,11 +45,17 @@ fn round_trip_error_is_within_each_formats_bound() {
             let n = n_blocks * ty.block_size();
             let x = rng.vec(n, -1.0, 1.0);
             let err = common::relative_rmse(&round_trip(ty, &x), &x);
-            assert!(err <= max_relative_rmse(ty), "{ty}, {n_blocks} blocks: relative RMSE {err:.5}");
+            assert!(
+                err <= max_relative_rmse(ty),
+                "{ty}, {n_blocks} blocks: relative RMSE {err:.5}"
+            );
             worst = worst.max(err);
             cases += 1;
         }
-        println!("{ty}: worst relative RMSE {worst:.5} (bound {})", max_relative_rmse(ty));
+        println!(
+            "{ty}: worst relative RMSE {worst:.5} (bound {})",
+            max_relative_rmse(ty)
+        );
     }
     assert_eq!(cases, SUPPORTED.len() * ODD_SIZES.len());
 }
@@ -63,7 +69,9 @@ fn q8_0_round_trips_representable_values_exactly() {
         let mut x = Vec::new();
         for _ in 0..n_blocks {
             let d = half::f16::from_f32(rng.uniform(1e-3, 1.0)).to_f32();
-            let mut q: Vec<i32> = (0..32).map(|_| (rng.next_u64() % 255) as i32 - 127).collect();
+            let mut q: Vec<i32> = (0..32)
+                .map(|_| (rng.next_u64() % 255) as i32 - 127)
+                .collect();
             q[(rng.next_u64() % 32) as usize] = if rng.next_u64() % 2 == 0 { 127 } else { -127 };
             x.extend(q.iter().map(|&q| q as f32 * d));
         }
@@ -79,7 +87,10 @@ fn float_formats_round_trip_their_own_values() {
     assert_eq!(round_trip(GgmlType::F32, &x), x);
     let h: Vec<f32> = x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
     assert_eq!(round_trip(GgmlType::F16, &h), h);
-    let b: Vec<f32> = x.iter().map(|&v| half::bf16::from_f32(v).to_f32()).collect();
+    let b: Vec<f32> = x
+        .iter()
+        .map(|&v| half::bf16::from_f32(v).to_f32())
+        .collect();
     assert_eq!(round_trip(GgmlType::BF16, &b), b);
 }
 
@@ -103,7 +114,12 @@ fn awkward_blocks_stay_close() {
         outlier[77] = 5.0;
         let tiny = rng.vec(n, -1e-6, 1e-6);
         let negative = rng.vec(n, -1.0, -0.5);
-        for (what, x) in [("constant", constant), ("outlier", outlier), ("tiny", tiny), ("negative", negative)] {
+        for (what, x) in [
+            ("constant", constant),
+            ("outlier", outlier),
+            ("tiny", tiny),
+            ("negative", negative),
+        ] {
             let y = round_trip(ty, &x);
             let err = common::relative_rmse(&y, &x);
             // Tiny values underflow f16 scales for some formats; they must still decode to something small.

@@ -40,7 +40,12 @@ pub fn dot_block(b: &[u8; BLOCK_BYTES], x: &[f32; BLOCK_ELEMS]) -> f32 {
 /// levels recomputed with the stored scales.
 pub fn quantize_block(x: &[f32; BLOCK_ELEMS], b: &mut [u8; BLOCK_BYTES]) {
     const Q4SCALE: f32 = 15.0;
-    let search = Qkx2Search { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: true };
+    let search = Qkx2Search {
+        rmin: -0.5,
+        rdelta: 0.1,
+        nstep: 15,
+        use_mad: true,
+    };
     let mut levels = [0u8; QK_K];
     let mut scales = [0.0f32; 16];
     let mut mins = [0.0f32; 16];
@@ -51,7 +56,8 @@ pub fn quantize_block(x: &[f32; BLOCK_ELEMS], b: &mut [u8; BLOCK_BYTES]) {
         for (w, v) in weights.iter_mut().zip(xs) {
             *w = v.abs();
         }
-        let (scale, min) = make_qkx2_quants(3, xs, &weights, &mut levels[16 * j..16 * j + 16], &search);
+        let (scale, min) =
+            make_qkx2_quants(3, xs, &weights, &mut levels[16 * j..16 * j + 16], &search);
         scales[j] = scale;
         mins[j] = min;
         max_scale = max_scale.max(scale);

@@ -15,7 +15,11 @@ pub const BLOCK_BYTES: usize = 110;
 
 /// Signed scale of sub-block `s` (0..16), in −32..31.
 fn scale(packed: &[u8], s: usize) -> i32 {
-    let low4 = if s < 8 { packed[s] & 0x0F } else { packed[s - 8] >> 4 };
+    let low4 = if s < 8 {
+        packed[s] & 0x0F
+    } else {
+        packed[s - 8] >> 4
+    };
     let high2 = (packed[8 + s % 4] >> (2 * (s / 4))) & 3;
     (low4 | (high2 << 4)) as i32 - 32
 }

@@ -52,13 +52,18 @@ pub(crate) fn fit_scales(
         for (w, v) in weights.iter_mut().zip(xs) {
             *w = av_x + v.abs();
         }
-        let (scale, min) = make_qkx2_quants(nmax, xs, &weights, &mut levels[32 * j..32 * j + 32], search);
+        let (scale, min) =
+            make_qkx2_quants(nmax, xs, &weights, &mut levels[32 * j..32 * j + 32], search);
         scales[j] = scale;
         mins[j] = min;
         max_scale = max_scale.max(scale);
         max_min = max_min.max(min);
     }
-    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+    let inv_scale = if max_scale > 0.0 {
+        63.0 / max_scale
+    } else {
+        0.0
+    };
     let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
     let mut ls = [0u8; 8];
     let mut lm = [0u8; 8];
@@ -72,7 +77,14 @@ pub(crate) fn fit_scales(
 }
 
 /// Recomputes the levels (0..=nmax) of every sub-block from the stored scales and mins.
-pub(crate) fn requantize(x: &[f32; QK_K], nmax: i32, d: f32, dmin: f32, packed: &[u8; 12], levels: &mut [u8; QK_K]) {
+pub(crate) fn requantize(
+    x: &[f32; QK_K],
+    nmax: i32,
+    d: f32,
+    dmin: f32,
+    packed: &[u8; 12],
+    levels: &mut [u8; QK_K],
+) {
     for j in 0..8 {
         let (sc, m) = scale_min::get(packed, j);
         let dl = d * sc as f32;
@@ -88,7 +100,12 @@ pub(crate) fn requantize(x: &[f32; QK_K], nmax: i32, d: f32, dmin: f32, packed: 
 
 /// ggml's `quantize_row_q4_K_ref`.
 pub fn quantize_block(x: &[f32; BLOCK_ELEMS], b: &mut [u8; BLOCK_BYTES]) {
-    let search = Qkx2Search { rmin: -1.0, rdelta: 0.1, nstep: 20, use_mad: false };
+    let search = Qkx2Search {
+        rmin: -1.0,
+        rdelta: 0.1,
+        nstep: 20,
+        use_mad: false,
+    };
     let mut levels = [0u8; QK_K];
     let (d, dmin, packed) = fit_scales(x, 15, &search, &mut levels, b);
     b[4..16].copy_from_slice(&packed);

@@ -36,7 +36,12 @@ pub fn dot_block(b: &[u8; BLOCK_BYTES], x: &[f32; BLOCK_ELEMS]) -> f32 {
 
 /// ggml's `quantize_row_q5_K_ref`.
 pub fn quantize_block(x: &[f32; BLOCK_ELEMS], b: &mut [u8; BLOCK_BYTES]) {
-    let search = Qkx2Search { rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: false };
+    let search = Qkx2Search {
+        rmin: -0.5,
+        rdelta: 0.1,
+        nstep: 15,
+        use_mad: false,
+    };
     let mut levels = [0u8; QK_K];
     let (d, dmin, packed) = fit_scales(x, 31, &search, &mut levels, b);
     b[4..16].copy_from_slice(&packed);

@@ -43,7 +43,11 @@ pub fn quantize_block(x: &[f32; BLOCK_ELEMS], b: &mut [u8; BLOCK_BYTES]) {
     let mut scales = [0.0f32; 16];
     let (mut max_scale, mut max_abs_scale) = (0.0f32, 0.0f32);
     for j in 0..16 {
-        scales[j] = make_qx_quants(32, &x[16 * j..16 * j + 16], &mut levels[16 * j..16 * j + 16]);
+        scales[j] = make_qx_quants(
+            32,
+            &x[16 * j..16 * j + 16],
+            &mut levels[16 * j..16 * j + 16],
+        );
         if scales[j].abs() > max_abs_scale {
             max_abs_scale = scales[j].abs();
             max_scale = scales[j];
@@ -78,7 +82,8 @@ pub fn quantize_block(x: &[f32; BLOCK_ELEMS], b: &mut [u8; BLOCK_BYTES]) {
             let q = |k: usize| levels[e + 32 * k] as u8;
             b[64 * half + l] = (q(0) & 0x0F) | ((q(2) & 0x0F) << 4);
             b[64 * half + l + 32] = (q(1) & 0x0F) | ((q(3) & 0x0F) << 4);
-            b[128 + 32 * half + l] = (q(0) >> 4) | ((q(1) >> 4) << 2) | ((q(2) >> 4) << 4) | ((q(3) >> 4) << 6);
+            b[128 + 32 * half + l] =
+                (q(0) >> 4) | ((q(1) >> 4) << 2) | ((q(2) >> 4) << 4) | ((q(3) >> 4) << 6);
         }
     }
 }

@@ -34,7 +34,10 @@ pub fn quantize_block(x: &[f32; BLOCK_ELEMS], b: &mut [u8; BLOCK_BYTES]) {
         b[4 + j] = nearest_int(iscale * v).clamp(-128, 127) as i8 as u8;
     }
     for g in 0..16 {
-        let sum: i32 = b[4 + 16 * g..4 + 16 * g + 16].iter().map(|&q| q as i8 as i32).sum();
+        let sum: i32 = b[4 + 16 * g..4 + 16 * g + 16]
+            .iter()
+            .map(|&q| q as i8 as i32)
+            .sum();
         b[260 + 2 * g..262 + 2 * g].copy_from_slice(&(sum as i16).to_le_bytes());
     }
     b[0..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());

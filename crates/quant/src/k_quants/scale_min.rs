@@ -39,7 +39,11 @@ mod tests {
         let mins = [63, 0, 9, 33, 1, 62, 16, 31];
         let packed = super::pack(&scales, &mins);
         for s in 0..8 {
-            assert_eq!(super::get(&packed, s), (scales[s], mins[s]), "sub-block {s}");
+            assert_eq!(
+                super::get(&packed, s),
+                (scales[s], mins[s]),
+                "sub-block {s}"
+            );
         }
     }
 }

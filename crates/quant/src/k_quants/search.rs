@@ -161,7 +161,13 @@ pub(crate) fn make_qkx2_quants(
         levels.fill(0);
         return (0.0, -min);
     }
-    let err = |diff: f32| if search.use_mad { diff.abs() } else { diff * diff };
+    let err = |diff: f32| {
+        if search.use_mad {
+            diff.abs()
+        } else {
+            diff * diff
+        }
+    };
     let mut iscale = nmax as f32 / (max - min);
     let mut scale = 1.0 / iscale;
     let mut best_error = 0.0f32;

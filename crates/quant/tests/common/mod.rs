@@ -24,8 +24,12 @@ pub fn random_row(ty: GgmlType, n_blocks: usize, rng: &mut TestRng) -> Vec<u8> {
     for block in bytes.chunks_exact_mut(block_bytes) {
         match ty {
             GgmlType::F32 => block.copy_from_slice(&rng.uniform(-4.0, 4.0).to_le_bytes()),
-            GgmlType::F16 => block.copy_from_slice(&half::f16::from_f32(rng.uniform(-4.0, 4.0)).to_le_bytes()),
-            GgmlType::BF16 => block.copy_from_slice(&half::bf16::from_f32(rng.uniform(-4.0, 4.0)).to_le_bytes()),
+            GgmlType::F16 => {
+                block.copy_from_slice(&half::f16::from_f32(rng.uniform(-4.0, 4.0)).to_le_bytes())
+            }
+            GgmlType::BF16 => {
+                block.copy_from_slice(&half::bf16::from_f32(rng.uniform(-4.0, 4.0)).to_le_bytes())
+            }
             _ => {
                 for &off in f16_field_offsets(ty) {
                     let v = half::f16::from_f32(rng.uniform(-0.05, 0.05));
@@ -52,6 +56,10 @@ pub fn relative_rmse(a: &[f32], reference: &[f32]) -> f64 {
 }
 
 pub fn rmse(a: &[f32], reference: &[f32]) -> f64 {
-    let num: f64 = a.iter().zip(reference).map(|(&x, &r)| (x as f64 - r as f64).powi(2)).sum();
+    let num: f64 = a
+        .iter()
+        .zip(reference)
+        .map(|(&x, &r)| (x as f64 - r as f64).powi(2))
+        .sum();
     (num / reference.len() as f64).sqrt()
 }
