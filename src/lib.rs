@@ -5,6 +5,7 @@
 //! `model` (the RWKV definition and the backend op set), `cpu` (the CPU backend), `tokenizer` (RWKV
 //! World) and `engine` (sampling and generation).
 
+pub mod bench;
 mod loader;
 mod model_spec;
 

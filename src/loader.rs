@@ -44,11 +44,14 @@ pub struct LoadOptions {
     pub backend: Backend,
     /// CPU worker threads; 0 = one per core.
     pub threads: usize,
+    /// GPU adapter to use (a case-insensitive part of its name); `None` = `$AVIARY_WGPU_ADAPTER`,
+    /// else the best adapter found.
+    pub adapter: Option<String>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { backend: Backend::Cpu, threads: 0 }
+        LoadOptions { backend: Backend::Cpu, threads: 0, adapter: None }
     }
 }
 
@@ -68,6 +71,12 @@ pub enum LoadError {
     Synth(String),
     #[error("cpu backend: {0}")]
     Cpu(#[from] cpu::CpuError),
+    #[cfg(feature = "wgpu")]
+    #[error("wgpu backend: {0}")]
+    Wgpu(#[from] webgpu::WebGpuError),
+    #[cfg(feature = "cuda")]
+    #[error("cuda backend: {0}")]
+    Cuda(#[from] cuda::CudaError),
 }
 
 /// A model ready to run, with the tokenizer its file carries (if any).
@@ -88,6 +97,15 @@ pub fn load_gguf(file: Arc<GgufFile>, opts: &LoadOptions) -> Result<Loaded, Load
     let tokenizer = tokenizer_from_gguf(&file)?;
     let model: Box<dyn Model> = match opts.backend {
         Backend::Cpu => Box::new(Rwkv7Runner::load(file, cpu::CpuBackend::new(opts.threads)?)?),
+        #[cfg(feature = "wgpu")]
+        Backend::Wgpu => {
+            let adapter = opts.adapter.clone().or_else(|| std::env::var("AVIARY_WGPU_ADAPTER").ok());
+            let gpu = webgpu::WebGpuBackend::new(&webgpu::WebGpuOptions { adapter, ..Default::default() })?;
+            Box::new(Rwkv7Runner::load(file, gpu)?)
+        }
+        #[cfg(feature = "cuda")]
+        Backend::Cuda => Box::new(Rwkv7Runner::load(file, cuda::CudaBackend::new(0)?)?),
+        #[allow(unreachable_patterns)] // every backend compiled in
         other => return Err(LoadError::BackendUnavailable(other)),
     };
     if let Some(t) = &tokenizer {

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use engine::{generate, GenerateOptions, Sampler, SamplerConfig};
+use engine::{decode, GenerateOptions, Sampler, SamplerConfig};
 use tokenizer::StreamDecoder;
 
 use super::{encode_prompt, ModelArgs};
@@ -46,6 +46,12 @@ pub struct RunArgs {
     /// Stop at the end-of-text token 0 (on by default; pass --no-stop to generate exactly max-tokens).
     #[arg(long)]
     no_stop: bool,
+    /// Write the state after the prompt to FILE (with --max-tokens 0: only prefill and save).
+    #[arg(long, value_name = "FILE")]
+    save_state: Option<std::path::PathBuf>,
+    /// Start from a state saved with --save-state; the prompt continues from there.
+    #[arg(long, value_name = "FILE")]
+    load_state: Option<std::path::PathBuf>,
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
@@ -71,11 +77,22 @@ pub fn run(a: RunArgs) -> Result<()> {
     let mut decoder = StreamDecoder::new(&tok);
     let model = loaded.model.as_mut();
     let state = model.new_state()?;
+    let mut consumed = match &a.load_state {
+        Some(path) => restore_state(model, state, path)?,
+        None => Vec::new(),
+    };
+    consumed.extend_from_slice(&prompt);
+    let logits = model.forward(state, &prompt, model::LogitsMode::Last)?.pop().context("the model returned no logits")?;
+    if let Some(path) = &a.save_state {
+        let host = model.save_state(state)?;
+        engine::write_state_file(path, &host, &consumed, engine::StateDtype::F32)?;
+        eprintln!("state after {} tokens saved to {}", consumed.len(), path.display());
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut write_err = None;
     let mut decode_err = None;
-    generate(model, state, &prompt, &mut sampler, &opts, |t| {
+    decode(model, state, logits, &mut sampler, &opts, |t| {
         match decoder.push(t) {
             Ok(text) => {
                 if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -99,4 +116,18 @@ pub fn run(a: RunArgs) -> Result<()> {
     let rest = decoder.finish();
     writeln!(out, "{rest}").ok();
     Ok(())
+}
+
+/// Loads a state file into `state`; returns the tokens the saved state had consumed. A state from a
+/// model of other dimensions is refused, naming the file and the dimension.
+fn restore_state(model: &mut dyn model::Model, state: model::StateId, path: &std::path::Path) -> Result<Vec<u32>> {
+    let file = engine::read_state_file(path)?;
+    let hp = &model.info().hparams;
+    engine::state_file::check_state_fits(&file.state, &path.display().to_string(), hp.n_layer, hp.n_embd, hp.head_size)?;
+    if let Some(&t) = file.tokens.iter().find(|&&t| t as usize >= hp.n_vocab) {
+        anyhow::bail!("{}: token {t} is outside this model's vocabulary of {}: the state is for a different model", path.display(), hp.n_vocab);
+    }
+    model.load_state(state, &file.state)?;
+    eprintln!("state of {} tokens loaded from {}", file.tokens.len(), path.display());
+    Ok(file.tokens)
 }

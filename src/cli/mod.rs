@@ -1,9 +1,13 @@
 //! Subcommands of the `aviary` CLI. Exit status: 0 on success, 1 on any error (printed to stderr),
 //! 2 for invalid command-line usage.
 
+mod bench;
 mod generate;
 mod inspect;
 mod logits;
+mod quantize;
+mod serve;
+mod synth;
 mod tokens;
 
 use anyhow::{Context, Result};
@@ -29,6 +33,14 @@ enum Command {
     Detokenize(tokens::DetokenizeArgs),
     /// Show a model file's architecture, hyper-parameters and tensor types.
     Inspect(inspect::InspectArgs),
+    /// Measure load, prefill and generation speed and the quality hash; append to BENCHMARKS.md.
+    Bench(aviary::bench::BenchArgs),
+    /// Write a deterministic random-weight RWKV-7 model (World vocabulary) as GGUF.
+    Synth(synth::SynthArgs),
+    /// Quantize an RWKV-7 GGUF file with llama-quantize's per-tensor type rules.
+    Quantize(quantize::QuantizeArgs),
+    /// Serve the model over an OpenAI-compatible HTTP API.
+    Serve(serve::ServeArgs),
 }
 
 /// Options every command that loads a model takes.
@@ -43,11 +55,14 @@ pub struct ModelArgs {
     /// CPU threads (0 = one per core).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
+    /// GPU adapter for --backend wgpu: part of its name (default: $AVIARY_WGPU_ADAPTER, else the best one).
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
 }
 
 impl ModelArgs {
     pub fn load(&self) -> Result<Loaded> {
-        let opts = LoadOptions { backend: self.backend, threads: self.threads };
+        let opts = LoadOptions { backend: self.backend, threads: self.threads, adapter: self.adapter.clone() };
         // Load errors already name the file.
         let path = aviary::resolve_model(&self.model)?;
         Ok(aviary::load(path, &opts)?)
@@ -65,6 +80,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tokenize(a) => tokens::tokenize(a),
         Command::Detokenize(a) => tokens::detokenize(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Synth(a) => synth::run(a),
+        Command::Quantize(a) => quantize::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

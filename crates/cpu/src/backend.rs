@@ -1,4 +1,8 @@
-//! `CpuBackend`: the op set of `model::Ops` on host memory, run on a rayon pool of its own.
+//! `CpuBackend`: the op set of `model::Ops` on host memory, on a spinning pool of its own.
+//!
+//! Matmuls and LoRAs always go through quant's fast kernels (at the active SIMD level; at the scalar
+//! level they decode with the references). The other ops use the vectorised/parallel kernels in
+//! `fast/` unless the level is scalar (`AVIARY_SIMD=scalar`), in which case the reference kernels run.
 
 use model::{LoraKind, ModelError, Ops, TensorSource};
 
@@ -6,7 +10,10 @@ use crate::buffers::{CpuAct, CpuWeight};
 use crate::kernels::lora::MatrixRef;
 use crate::kernels::wkv7::Wkv7Inputs;
 use crate::kernels::wkv7_output::Wkv7OutputInputs;
-use crate::kernels::{elementwise, embed, layer_norm, lora, matmul, token_shift_lerp, wkv7, wkv7_output};
+use crate::fast;
+use crate::kernels::{elementwise, embed, layer_norm, token_shift_lerp, wkv7, wkv7_output};
+use crate::pool::Pool;
+use quant::fast::{Isa, RowKernel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CpuError {
@@ -16,20 +23,32 @@ pub enum CpuError {
 
 /// The CPU backend.
 pub struct CpuBackend {
-    pool: rayon::ThreadPool,
+    pool: Pool,
     threads: usize,
+    /// The SIMD level (fixed at creation).
+    isa: Isa,
+    /// Scratch for quantized activations.
+    acts: Vec<u8>,
+    /// Activation planes per token for integer kernels (see `fast::matmul`).
+    planes: usize,
 }
 
 impl CpuBackend {
     /// A backend with `threads` workers (0 = one per available core).
     pub fn new(threads: usize) -> Result<Self, CpuError> {
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("aviary-cpu-{i}"))
-            .build()
-            .map_err(|e| CpuError::ThreadPool { threads, reason: e.to_string() })?;
-        Ok(CpuBackend { pool, threads })
+        let pool = Pool::new(threads).map_err(|e| CpuError::ThreadPool { threads, reason: e.to_string() })?;
+        Ok(CpuBackend { pool, threads, isa: quant::fast::active(), acts: Vec::new(), planes: planes_from_env() })
+    }
+
+    /// The SIMD level the kernels run at.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Whether the vectorised small-op kernels run (else the scalar references).
+    fn fast_ops(&self) -> bool {
+        self.isa != Isa::Scalar
     }
 
     pub fn threads(&self) -> usize {
@@ -42,6 +61,23 @@ fn matrix(w: &CpuWeight) -> MatrixRef<'_> {
         CpuWeight::Matrix { ty, cols, row_bytes, src, .. } => {
             MatrixRef { ty: *ty, bytes: src.bytes(), row_bytes: *row_bytes, cols: *cols }
         }
+        CpuWeight::Vectors { .. } => panic!("op expected a matrix, got a vector parameter"),
+    }
+}
+
+/// `AVIARY_ACT_BITS=8` selects ggml's single 8-bit activation plane (fastest; as accurate as
+/// llama.cpp); the default is two planes (8-bit plus quantized residual), more accurate than llama.cpp.
+fn planes_from_env() -> usize {
+    match std::env::var("AVIARY_ACT_BITS").as_deref().map(str::trim) {
+        Ok("8") => 1,
+        _ => 2,
+    }
+}
+
+/// A matrix's fast kernel, bytes and row length.
+fn fast_matrix(w: &CpuWeight) -> (&RowKernel, &[u8], usize) {
+    match w {
+        CpuWeight::Matrix { kernel, src, cols, .. } => (kernel, src.bytes(), *cols),
         CpuWeight::Vectors { .. } => panic!("op expected a matrix, got a vector parameter"),
     }
 }
@@ -61,7 +97,8 @@ impl Ops for CpuBackend {
     fn upload_matrix(&mut self, src: &TensorSource) -> Result<CpuWeight, ModelError> {
         let (rows, cols) = (src.rows(), src.cols());
         let row_bytes = quant::row_bytes(src.info.ty, cols)?;
-        Ok(CpuWeight::Matrix { ty: src.info.ty, rows, cols, row_bytes, src: src.clone() })
+        let kernel = RowKernel::with_isa(self.isa, src.info.ty, cols)?;
+        Ok(CpuWeight::Matrix { ty: src.info.ty, rows, cols, row_bytes, src: src.clone(), kernel })
     }
 
     fn upload_vectors(&mut self, rows: usize, cols: usize, data: Vec<f32>) -> Result<CpuWeight, ModelError> {
@@ -90,17 +127,25 @@ impl Ops for CpuBackend {
     }
 
     fn layer_norm(&mut self, x: &CpuAct, w: &CpuWeight, b: &CpuWeight, eps: f32, out: &mut CpuAct) {
-        layer_norm::layer_norm(&x.data, w.vectors(), b.vectors(), eps, &mut out.data);
+        if self.fast_ops() {
+            fast::small_ops::layer_norm(&self.pool, &x.data, w.vectors(), b.vectors(), eps, &mut out.data);
+        } else {
+            layer_norm::layer_norm(&x.data, w.vectors(), b.vectors(), eps, &mut out.data);
+        }
     }
 
     fn token_shift_lerp(&mut self, x: &CpuAct, shift: &mut CpuAct, mu: &CpuWeight, outs: &mut [&mut CpuAct]) {
         let mut outs: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.data.as_mut_slice()).collect();
-        token_shift_lerp::token_shift_lerp(&x.data, &mut shift.data, mu.vectors(), &mut outs);
+        if self.fast_ops() {
+            fast::small_ops::token_shift_lerp(&self.pool, &x.data, &mut shift.data, mu.vectors(), &mut outs);
+        } else {
+            token_shift_lerp::token_shift_lerp(&x.data, &mut shift.data, mu.vectors(), &mut outs);
+        }
     }
 
     fn matmul(&mut self, w: &CpuWeight, x: &CpuAct, out: &mut CpuAct) {
-        let m = matrix(w);
-        self.pool.install(|| matmul::matmul(m.ty, m.bytes, m.row_bytes, &x.data, m.cols, &mut out.data));
+        let (kernel, bytes, cols) = fast_matrix(w);
+        fast::matmul::matmul(&self.pool, kernel, bytes, &x.data, cols, &mut out.data, &mut self.acts, self.planes);
     }
 
     fn lora(
@@ -113,13 +158,17 @@ impl Ops for CpuBackend {
         mid: &mut CpuAct,
         out: &mut CpuAct,
     ) {
-        let (a, b) = (matrix(a), matrix(b));
         let bias = bias.map(CpuWeight::vectors);
-        self.pool.install(|| lora::lora(kind, &x.data, &a, &b, bias, &mut mid.data, &mut out.data));
+        let (a, b) = (fast_matrix(a), fast_matrix(b));
+        fast::small_ops::lora(&self.pool, kind, &x.data, a, b, bias, &mut mid.data, &mut out.data, &mut self.acts, self.planes);
     }
 
     fn value_residual(&mut self, v: &mut CpuAct, v_first: &CpuAct, mix: &CpuAct) {
-        elementwise::value_residual(&mut v.data, &v_first.data, &mix.data);
+        if self.fast_ops() {
+            fast::small_ops::value_residual(&self.pool, &mut v.data, &v_first.data, &mix.data);
+        } else {
+            elementwise::value_residual(&mut v.data, &v_first.data, &mix.data);
+        }
     }
 
     fn wkv7(
@@ -136,7 +185,11 @@ impl Ops for CpuBackend {
     ) {
         let head_size = (state.cols as f64).sqrt() as usize;
         let inp = Wkv7Inputs { r: &r.data, decay: &decay.data, v: &v.data, a: &a.data, k_k: k_k.vectors(), k_a: k_a.vectors() };
-        self.pool.install(|| wkv7::wkv7(&inp, &mut k.data, &mut state.data, &mut y.data, head_size));
+        if self.fast_ops() {
+            fast::wkv7::wkv7(&self.pool, self.isa, &inp, &mut k.data, &mut state.data, &mut y.data, head_size);
+        } else {
+            wkv7::wkv7(&inp, &mut k.data, &mut state.data, &mut y.data, head_size);
+        }
     }
 
     fn wkv7_output(
@@ -161,15 +214,27 @@ impl Ops for CpuBackend {
             ln_w: ln_w.vectors(),
             ln_b: ln_b.vectors(),
         };
-        wkv7_output::wkv7_output(&inp, &mut y.data, head_size, eps);
+        if self.fast_ops() {
+            fast::small_ops::wkv7_output(&self.pool, &inp, &mut y.data, head_size, eps);
+        } else {
+            wkv7_output::wkv7_output(&inp, &mut y.data, head_size, eps);
+        }
     }
 
     fn add(&mut self, x: &mut CpuAct, y: &CpuAct) {
-        elementwise::add(&mut x.data, &y.data);
+        if self.fast_ops() {
+            fast::small_ops::add(&self.pool, &mut x.data, &y.data);
+        } else {
+            elementwise::add(&mut x.data, &y.data);
+        }
     }
 
     fn relu_square(&mut self, x: &mut CpuAct) {
-        elementwise::relu_square(&mut x.data);
+        if self.fast_ops() {
+            fast::small_ops::relu_square(&self.pool, &mut x.data);
+        } else {
+            elementwise::relu_square(&mut x.data);
+        }
     }
 
     fn copy_rows(&mut self, x: &CpuAct, first: usize, out: &mut CpuAct) {

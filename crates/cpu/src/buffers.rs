@@ -2,11 +2,13 @@
 
 use gguf::GgmlType;
 use model::TensorSource;
+use quant::fast::RowKernel;
 
 /// A weight on the CPU.
 pub enum CpuWeight {
     /// A matrix of `rows` × `cols` in its stored type, read in place from the file's bytes.
-    Matrix { ty: GgmlType, rows: usize, cols: usize, row_bytes: usize, src: TensorSource },
+    /// `kernel` is the fast dot-product kernel for its type and row length, chosen at upload.
+    Matrix { ty: GgmlType, rows: usize, cols: usize, row_bytes: usize, src: TensorSource, kernel: RowKernel },
     /// Small f32 parameters: `rows` vectors of `cols`.
     Vectors { rows: usize, cols: usize, data: Vec<f32> },
 }

@@ -1,13 +1,17 @@
 //! cpu: the CPU backend, implementing the model's op set with plain Rust kernels on host memory.
 //!
-//! Weights stay in their stored GGUF type (read in place from the memory-mapped file) and are decoded
-//! block by block inside the dot products. The kernels in `kernels/` are the scalar references that
-//! faster SIMD kernels will be tested against; they are parallel over output rows with rayon.
+//! Weights stay in their stored GGUF type (read in place from the memory-mapped file). Matmuls
+//! quantize the activations once and run quant's SIMD integer-dot kernels (chosen by CPU features;
+//! `AVIARY_SIMD=scalar` forces the scalar level), tiled over weight rows and groups of tokens.
+//! `fast/` holds the backend's vectorised, pool-parallel kernels; `kernels/` the plain scalar
+//! references they are tested against. `pool` is the spinning thread pool ops run on.
 //!
-//! Out of scope here (for now): SIMD, activation quantization, cache-blocked prefill matmul.
+//! Out of scope: other devices, and weight repacking at load time (weights are read in place).
 
 mod backend;
 mod buffers;
+pub mod fast;
+pub mod pool;
 pub mod kernels;
 
 pub use backend::{cpu_name, CpuBackend, CpuError};

@@ -64,8 +64,18 @@ fn logits_match_reference_f64_on_every_fixture() {
             max_diff = max_diff.max(testkit::max_abs_diff(g, r));
             assert_eq!(testkit::argmax(g), testkit::argmax(r), "{stem}: top-1 differs at position {pos}");
         }
-        let tolerance = if stem.ends_with("F32") { 1e-4 } else { 1e-3 };
-        eprintln!("{stem:<24} max|aviary - reference_f64| = {max_diff:.2e}  (llama.cpp: {llamacpp_diff:.2e}, bound {tolerance:.0e})");
+        // F32 files: 1e-4. Every other file: at least as close as llama.cpp (which, like the fast
+        // kernels, quantizes activations for integer dot products, and rounds them to f16 for F16).
+        let tolerance = if stem.ends_with("F32") {
+            1e-4
+        } else {
+            assert!(llamacpp_diff.is_finite(), "{stem}: fixture lacks max_abs_diff_llamacpp_vs_reference");
+            llamacpp_diff as f32
+        };
+        eprintln!(
+            "{stem:<24} max|aviary - reference_f64| = {max_diff:.4e}  (llama.cpp: {llamacpp_diff:.4e}, bound {tolerance:.4e}, SIMD {})",
+            quant::fast::active()
+        );
         assert!(max_diff <= tolerance, "{stem}: max abs diff {max_diff} > {tolerance}");
         checked += 1;
     }

@@ -37,9 +37,22 @@ pub fn generate(
     prompt: &[u32],
     sampler: &mut Sampler,
     opts: &GenerateOptions,
+    on_token: impl FnMut(u32) -> bool,
+) -> Result<Generation, EngineError> {
+    let logits = model.forward(state, prompt, LogitsMode::Last)?.pop().ok_or(EngineError::NoLogits)?;
+    decode(model, state, logits, sampler, opts, on_token)
+}
+
+/// The sampling half of [`generate`]: starts from `logits` (those after whatever `state` has consumed,
+/// e.g. a prompt whose state was saved in between) and samples up to `opts.max_tokens` tokens.
+pub fn decode(
+    model: &mut dyn Model,
+    state: StateId,
+    mut logits: Vec<f32>,
+    sampler: &mut Sampler,
+    opts: &GenerateOptions,
     mut on_token: impl FnMut(u32) -> bool,
 ) -> Result<Generation, EngineError> {
-    let mut logits = model.forward(state, prompt, LogitsMode::Last)?.pop().ok_or(EngineError::NoLogits)?;
     let mut tokens = Vec::new();
     loop {
         if tokens.len() >= opts.max_tokens {

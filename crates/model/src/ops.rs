@@ -108,4 +108,12 @@ pub trait Ops {
     fn relu_square(&mut self, x: &mut Self::Act);
     /// Copies rows `first .. first + out.rows` of `x` into `out`.
     fn copy_rows(&mut self, x: &Self::Act, first: usize, out: &mut Self::Act);
+
+    /// Optional: the index of the largest value of each row of `logits` (the first on ties),
+    /// computed where the logits live, so a greedy decode step reads back one id per row instead
+    /// of the whole vocabulary. Ends the step like `read` does. `None` = not offered (the caller
+    /// reads the logits and scans them on the host).
+    fn argmax(&mut self, _logits: &Self::Act) -> Option<Result<Vec<u32>, ModelError>> {
+        None
+    }
 }

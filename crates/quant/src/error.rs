@@ -30,4 +30,15 @@ pub enum QuantError {
 
     #[error("{ty} row of {elements} elements needs more bytes than fit in usize")]
     TooLarge { ty: GgmlType, elements: usize },
+
+    #[error("SIMD level {isa} is not supported by this CPU (best available: {best})")]
+    IsaUnsupported { isa: &'static str, best: &'static str },
+
+    #[error("fast kernel for {ty}: {what} has {found} bytes, expected {expected}")]
+    TileLength {
+        ty: GgmlType,
+        what: &'static str,
+        expected: usize,
+        found: usize,
+    },
 }

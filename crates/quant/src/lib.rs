@@ -5,13 +5,17 @@
 //! `quantize_block`) that fast kernels are tested against; the row functions here check lengths and
 //! dispatch on the type. Q8_1 and Q8_K (ggml's activation formats) have block functions only.
 //!
-//! Out of scope: SIMD or multi-threaded kernels (they live beside this crate), reading files, the IQ*,
+//! `fast` holds the SIMD kernels (activation quantization, integer dot products, dispatch by CPU
+//! features), each tested against these references.
+//!
+//! Out of scope: multi-threaded kernels (the backends own threads), reading files, the IQ*,
 //! TQ*, MXFP4/NVFP4 and integer formats, and importance-matrix (imatrix) quantization.
 
 mod error;
 mod fields;
 mod row;
 
+pub mod fast;
 pub mod float;
 pub mod k_quants;
 pub mod q4_0;

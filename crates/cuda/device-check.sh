@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The cuda backend's check on the GPU machine (H200: Ubuntu 24.04, CUDA 13 driver, no Rust
+# toolchain, no network): runs prebuilt binaries carried in bin-device/, prints a pass/fail table
+# and decode timings. Whole run well under 3 minutes.
+#
+# Build and copy, here, in the repository root (or run `crates/cuda/device-check.sh --build`, which
+# runs exactly these):
+#   grep -qx /bin-device/ .git/info/exclude || echo /bin-device/ >> .git/info/exclude
+#   rm -rf bin-device && mkdir -p bin-device
+#   cargo test -p cuda --no-run --message-format=json > /tmp/cuda-tests.json
+#   python3 -c 'import json,shutil; [shutil.copy(m["executable"], "bin-device/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/cuda-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]]'
+#   cargo build --release --no-default-features --features cuda --bin aviary
+#   cp target/release/aviary bin-device/
+#   strip bin-device/*
+#   tar czf bin-device/fixtures.tgz -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-*)
+#   du -sh bin-device            # the carried tree must stay under 64 MiB
+#
+# Then on the device (run tool):
+#   carry: ["bin-device"]
+#   command: bash crates/cuda/device-check.sh bin-device/fixtures.tgz
+#
+# Usage: device-check.sh FIXTURES        FIXTURES: a directory, or a .tgz of one (as built above)
+#        device-check.sh --build         build and copy (needs cargo; not on the device)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BIN=bin-device
+
+if [ "${1:-}" = "--build" ]; then
+    set -e
+    grep -qx /bin-device/ .git/info/exclude || echo /bin-device/ >> .git/info/exclude
+    rm -rf "$BIN" && mkdir -p "$BIN"
+    cargo test -p cuda --no-run --message-format=json > /tmp/cuda-tests.json
+    python3 -c 'import json,shutil; [shutil.copy(m["executable"], "bin-device/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/cuda-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]]'
+    cargo build --release --no-default-features --features cuda --bin aviary
+    cp target/release/aviary "$BIN/"
+    strip "$BIN"/*
+    tar czf "$BIN/fixtures.tgz" -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-*)
+    ls -la "$BIN"; du -sh "$BIN"
+    exit 0
+fi
+
+FIX="${1:?usage: device-check.sh FIXTURES_DIR_OR_TGZ | --build}"
+LOG="${OUT:-/tmp/cuda-device-check}"   # the run tool brings back up to 8 files from $OUT: 8 logs
+mkdir -p "$LOG"
+if [ -f "$FIX" ]; then
+    mkdir -p /tmp/aviary-fixtures && tar xzf "$FIX" -C /tmp/aviary-fixtures || { echo "cannot unpack $FIX"; exit 1; }
+    FIX=/tmp/aviary-fixtures
+fi
+export AVIARY_FIXTURES="$(cd "$FIX" && pwd)"
+export CI=1                  # a missing fixture fails instead of skipping
+export AVIARY_REQUIRE_CUDA=1 # no GPU fails instead of skipping
+export AVIARY_REQUIRE_NVRTC=1
+export RUST_BACKTRACE=1
+
+# libcuda and libnvrtc: the loader's path first, then the usual CUDA and pip locations.
+add_lib_dir() { # $1: library file name
+    ldconfig -p 2>/dev/null | grep -q "$1" && return 0
+    local d
+    for d in /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+        /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu \
+        $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, "cu13", "lib") for p in nvidia.__path__))' 2>/dev/null); do
+        if ls "$d/$1"* >/dev/null 2>&1; then export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; return 0; fi
+    done
+    echo "warning: $1 not found" >&2
+}
+add_lib_dir libcuda.so.1
+add_lib_dir libnvrtc.so.13
+echo "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
+echo "== LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+echo "== fixtures: $AVIARY_FIXTURES ($(ls "$AVIARY_FIXTURES"/*.gguf | wc -l) GGUF files)"
+
+results=()
+record() { # $1: name, $2: exit status, $3: start time (ns)
+    local secs status=PASS
+    secs=$(awk -v a="$3" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+    [ "$2" -eq 0 ] || status="FAIL(rc=$2)"
+    results+=("$(printf '%-22s %-12s %7s s' "$1" "$status" "$secs")")
+    echo "---- $1: $status ($secs s)"
+}
+step() { # $1: name, rest: command; stdout and stderr to $LOG/$1.log
+    local name="$1" t0 rc; shift
+    t0=$(date +%s%N)
+    timeout 150 "$@" > "$LOG/$name.log" 2>&1
+    rc=$?
+    record "$name" "$rc" "$t0"
+    [ $rc -eq 0 ] || tail -n 40 "$LOG/$name.log"
+}
+
+step nvrtc_compile "$BIN/nvrtc_compile" --nocapture
+step kernels "$BIN/kernels" --test-threads=4 --nocapture
+step fixture_logits "$BIN/fixture_logits" --test-threads=1 --nocapture
+step decode_speed "$BIN/decode_speed" --nocapture
+
+# The CLI end to end: greedy text on the F32 fixture must equal the cpu backend's (stdout only).
+M="$AVIARY_FIXTURES/tiny-rwkv7-834K-F32.gguf"
+for backend in cuda cpu; do
+    t0=$(date +%s%N)
+    timeout 60 "$BIN/aviary" run --backend $backend --model "$M" --prompt "The " --max-tokens 48 --temperature 0 \
+        --seed 1 > "$LOG/cli_$backend.out" 2> "$LOG/cli_$backend.err"
+    rc=$?
+    record "cli_$backend" "$rc" "$t0"
+    [ $rc -eq 0 ] || tail -n 20 "$LOG/cli_$backend.err"
+done
+t0=$(date +%s%N)
+[ -s "$LOG/cli_cuda.out" ] && cmp -s "$LOG/cli_cuda.out" "$LOG/cli_cpu.out"
+record cli_cuda_equals_cpu $? "$t0"
+echo "cuda text: $(head -c 200 "$LOG/cli_cuda.out")"
+
+echo
+echo "== per-fixture results"
+grep -h "cuda vs cpu\|greedy:" "$LOG/fixture_logits.log" || true
+echo
+echo "== timings"
+grep -h "^DECODE\|^DEVICE" "$LOG/decode_speed.log" || true
+grep -h "kernels compiled in" "$LOG/nvrtc_compile.log" || true
+echo
+echo "== summary"
+printf '%s\n' "${results[@]}"
+! printf '%s\n' "${results[@]}" | grep -q FAIL

@@ -1,0 +1,27 @@
+//! cuda: the CUDA backend: model::Ops as CUDA kernels via cudarc, compiled at run time with NVRTC.
+//!
+//! The kernels are CUDA C++ in `src/kernels/*.cu` (one file per op, each opening with its math,
+//! shapes, thread mapping and precision), embedded in the binary and compiled once per process with
+//! NVRTC to machine code for the device's architecture (`sm_90` on an H200). Weights stay in their GGUF block types on the device and are
+//! decoded inside the matmul and embed kernels. A step (`begin_step` .. `end_step`) is captured as a
+//! CUDA graph the first time its exact launch list is seen and replayed afterwards, so decoding a
+//! token costs one graph launch and no host round trip.
+//!
+//! libcuda and libnvrtc are loaded at run time (cudarc's dynamic loading): the crate builds without
+//! any CUDA toolkit, and [`CudaBackend::new`] says clearly what is missing.
+//!
+//! Out of scope (for now): tensor-core prefill (the prefill matmul tiles 8 tokens on CUDA cores), a
+//! chunked WKV-7 for long prompts, sampling on the GPU, batches of sequences, several GPUs.
+
+mod backend;
+mod buffers;
+mod device;
+mod error;
+pub mod formats;
+pub mod nvrtc;
+mod recorder;
+
+pub use backend::{weight_format, CudaBackend};
+pub use buffers::{CudaAct, CudaWeight};
+pub use error::CudaError;
+pub use recorder::GraphStats;

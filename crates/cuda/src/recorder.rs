@@ -1,0 +1,192 @@
+//! Kernel launches recorded as plain descriptions, then issued: directly outside a step, or inside a
+//! step as one CUDA graph, captured the first time a step with exactly these launches is seen and
+//! replayed afterwards.
+//!
+//! A step's launches name every buffer by its device address, so two steps with equal launch lists
+//! do the same work on the same memory: the list itself is the graph's key. Decode steps of one
+//! sequence repeat their list exactly (the model allocates activations once per chunk size, token
+//! ids go through one fixed device buffer per chunk size), so after the first token each step is one
+//! graph launch and no host work per kernel.
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use cudarc::driver::sys::{self, CUstreamCaptureMode};
+use cudarc::driver::{CudaGraph, CudaStream};
+
+use crate::CudaError;
+
+/// One kernel argument, kept by value so launches can be compared and replayed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Arg {
+    /// A device address (or 0 for null).
+    Ptr(u64),
+    U64(u64),
+    I32(i32),
+    /// An f32 by its bits (so that launches compare exactly).
+    F32(u32),
+}
+
+impl Arg {
+    pub fn f32(v: f32) -> Arg {
+        Arg::F32(v.to_bits())
+    }
+    /// The value in an 8-byte slot; 4-byte values sit in its first (little-endian) bytes.
+    fn slot(self) -> u64 {
+        match self {
+            Arg::Ptr(v) | Arg::U64(v) => v,
+            Arg::I32(v) => v as u32 as u64,
+            Arg::F32(bits) => bits as u64,
+        }
+    }
+}
+
+/// One kernel launch.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Launch {
+    /// The `CUfunction`, by address.
+    pub func: usize,
+    /// The kernel's name, for error messages.
+    pub name: &'static str,
+    pub grid: (u32, u32, u32),
+    pub block: (u32, u32, u32),
+    pub shared_bytes: u32,
+    pub args: Vec<Arg>,
+}
+
+/// A captured graph. `CudaGraph` is not `Send`; the backend owns its graphs and uses them from one
+/// thread at a time (every use goes through `&mut self`).
+struct StepGraph(CudaGraph);
+// SAFETY: see above; the graph is only touched through the recorder's `&mut self` methods.
+unsafe impl Send for StepGraph {}
+
+/// Graphs kept at most; a long-running process with many distinct step shapes starts over past it.
+const MAX_GRAPHS: usize = 64;
+
+/// Counters for tests and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GraphStats {
+    /// Steps issued as a replay of a graph captured earlier.
+    pub replays: u64,
+    /// Steps captured into a new graph (and then launched).
+    pub captures: u64,
+    /// Launches issued directly (outside steps, or with graphs off).
+    pub direct_launches: u64,
+}
+
+pub(crate) struct Recorder {
+    stream: Arc<CudaStream>,
+    pending: Vec<Launch>,
+    in_step: bool,
+    pub use_graphs: bool,
+    graphs: HashMap<Vec<Launch>, StepGraph>,
+    pub stats: GraphStats,
+}
+
+impl Recorder {
+    pub fn new(stream: Arc<CudaStream>) -> Self {
+        Recorder {
+            stream,
+            pending: Vec::new(),
+            in_step: false,
+            use_graphs: true,
+            graphs: HashMap::new(),
+            stats: GraphStats::default(),
+        }
+    }
+
+    /// Queues a launch; outside a step it is issued at once.
+    pub fn push(&mut self, launch: Launch) -> Result<(), CudaError> {
+        self.pending.push(launch);
+        if self.in_step {
+            Ok(())
+        } else {
+            self.flush()
+        }
+    }
+
+    pub fn begin_step(&mut self) -> Result<(), CudaError> {
+        self.flush()?;
+        self.in_step = true;
+        Ok(())
+    }
+
+    /// Issues the step's launches: replays its graph, or captures one, or launches directly.
+    pub fn end_step(&mut self) -> Result<(), CudaError> {
+        self.in_step = false;
+        if !self.use_graphs || self.pending.is_empty() {
+            return self.flush();
+        }
+        let launches = std::mem::take(&mut self.pending);
+        if let Some(graph) = self.graphs.get(&launches) {
+            graph.0.launch().map_err(|e| CudaError::driver("graph launch", e))?;
+            self.stats.replays += 1;
+            return Ok(());
+        }
+        let graph = self.capture(&launches)?;
+        graph.launch().map_err(|e| CudaError::driver("graph launch", e))?;
+        self.stats.captures += 1;
+        if self.graphs.len() >= MAX_GRAPHS {
+            self.graphs.clear();
+        }
+        self.graphs.insert(launches, StepGraph(graph));
+        Ok(())
+    }
+
+    /// Issues queued launches one by one (also before any host copy, to keep stream order).
+    pub fn flush(&mut self) -> Result<(), CudaError> {
+        let launches = std::mem::take(&mut self.pending);
+        for l in &launches {
+            self.issue(l)?;
+        }
+        self.stats.direct_launches += launches.len() as u64;
+        Ok(())
+    }
+
+    fn capture(&self, launches: &[Launch]) -> Result<CudaGraph, CudaError> {
+        self.stream
+            .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .map_err(|e| CudaError::driver("begin graph capture", e))?;
+        let issued = launches.iter().try_for_each(|l| self.issue(l));
+        // End the capture whatever happened, so the stream is usable afterwards.
+        let ended = self.stream.end_capture(sys::CUgraphInstantiate_flags(0));
+        issued?;
+        ended
+            .map_err(|e| CudaError::driver("end graph capture", e))?
+            .ok_or_else(|| CudaError::driver("end graph capture", "the driver returned no graph"))
+    }
+
+    fn issue(&self, l: &Launch) -> Result<(), CudaError> {
+        let mut slots: Vec<u64> = l.args.iter().map(|a| a.slot()).collect();
+        let mut params: Vec<*mut c_void> = slots.iter_mut().map(|s| s as *mut u64 as *mut c_void).collect();
+        self.stream.context().bind_to_thread().map_err(|e| CudaError::driver("bind context", e))?;
+        // SAFETY: `func` came from a loaded module of this context; each launcher builds `args` to
+        // match its kernel's parameter list (types and order), and every address points into a
+        // live allocation of the size the kernel indexes (checked by the launchers).
+        unsafe {
+            cudarc::driver::result::launch_kernel(
+                l.func as sys::CUfunction,
+                l.grid,
+                l.block,
+                l.shared_bytes,
+                self.stream.cu_stream(),
+                &mut params,
+            )
+        }
+        .map_err(|e| CudaError::driver(format!("launch of kernel {} (grid {:?}, block {:?})", l.name, l.grid, l.block), e))
+    }
+
+    pub fn graph_count(&self) -> usize {
+        self.graphs.len()
+    }
+}
+
+impl Recorder {
+    /// Ends a step without issuing its launches (after an error in one of its ops).
+    pub fn end_step_discard(&mut self) -> Result<(), CudaError> {
+        self.in_step = false;
+        self.pending.clear();
+        Ok(())
+    }
+}

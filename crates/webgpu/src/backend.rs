@@ -1,0 +1,458 @@
+//! `WebGpuBackend`: `model::Ops` as WGSL dispatches recorded per step and submitted once.
+//!
+//! Ops record; nothing runs until `end_step`, `read` or `write` flushes the recording. Ops outside
+//! a begin/end bracket (tests) work the same way.
+
+use gguf::GgmlType;
+use model::{LoraKind, ModelError, Ops, TensorSource};
+
+use crate::buffers::{GpuAct, GpuWeight, MatrixPart, Tracked};
+use crate::context::{Gpu, WebGpuOptions};
+use crate::kernels::{Kernel, MATMUL_TILE};
+use crate::layout::TypeLayout;
+use crate::recorder::Recorder;
+use crate::WebGpuError;
+
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+/// Epilogue codes of matmul (shaders/lora.wgsl).
+mod epi {
+    pub const NONE: u32 = 0;
+    pub const TANH: u32 = 1;
+    pub const SIGMOID: u32 = 2;
+    pub const DECAY: u32 = 3;
+    pub const ADD_BIAS: u32 = 8;
+}
+
+/// The wgpu backend.
+pub struct WebGpuBackend {
+    gpu: Gpu,
+    rec: Recorder,
+    next_id: u64,
+    /// Token ids of the step being recorded, uploaded at flush; `embed` reads them at an offset.
+    step_tokens: Vec<u32>,
+    tokens: Tracked,
+    /// Bound where a kernel has an optional or unused input/output (distinct, so never aliased).
+    dummies: Vec<Tracked>,
+    staging: Option<wgpu::Buffer>,
+    /// A lower cap on weight part size than the adapter's (tests).
+    part_cap: Option<u64>,
+    /// Result buffers of `argmax_rows`, one per row count seen.
+    argmax_ids: Vec<Tracked>,
+}
+
+fn grid_rows(rows: usize, max: u32) -> (u32, u32) {
+    let gx = (rows as u32).min(max).max(1);
+    (gx, (rows as u32).div_ceil(gx))
+}
+
+impl WebGpuBackend {
+    /// Opens the adapter chosen by `opts` and compiles the model-independent kernels.
+    pub fn new(opts: &WebGpuOptions) -> Result<Self, WebGpuError> {
+        let gpu = Gpu::open(opts)?;
+        let rec = Recorder::new();
+        let graveyard = rec.graveyard.clone();
+        let mut next_id = 0;
+        let mut tracked = |label: &str, size: u64| -> Result<Tracked, WebGpuError> {
+            next_id += 1;
+            Ok(Tracked::new(next_id, gpu.buffer(label, size, STORAGE, None)?, graveyard.clone()))
+        };
+        let tokens = tracked("step tokens", 4 * 4096)?;
+        let dummies = (0..6).map(|_| tracked("dummy", 16)).collect::<Result<Vec<_>, _>>()?;
+        let mut backend = WebGpuBackend { gpu, rec, next_id, step_tokens: Vec::new(), tokens, dummies, staging: None, part_cap: None, argmax_ids: Vec::new() };
+        use Kernel as K;
+        for k in [K::LayerNorm, K::TokenShiftLerp, K::Wkv7Output, K::Add, K::ReluSquare, K::ValueResidual, K::CopyRows, K::Argmax] {
+            backend.rec.pipelines.get(&backend.gpu, k)?;
+        }
+        Ok(backend)
+    }
+
+    /// The adapter in use.
+    pub fn adapter_name(&self) -> &str {
+        &self.gpu.name
+    }
+
+    /// Whether kernels use subgroup operations.
+    pub fn uses_subgroups(&self) -> bool {
+        self.gpu.subgroups
+    }
+
+    /// The adapter's largest storage binding; weights larger than this are split by rows.
+    pub fn max_binding(&self) -> u64 {
+        self.gpu.max_binding()
+    }
+
+    /// Caps the size of one weight part (to exercise splitting in tests); never raises the limit.
+    pub fn set_max_part_bytes(&mut self, bytes: u64) {
+        self.part_cap = Some(bytes.max(4));
+    }
+
+    /// Uploads a matrix given as raw GGUF bytes (`rows` × `cols` of `ty`), re-packed for the GPU.
+    pub fn upload_raw(&mut self, name: &str, ty: GgmlType, rows: usize, cols: usize, bytes: &[u8]) -> Result<GpuWeight, WebGpuError> {
+        let layout = TypeLayout::of(ty).ok_or_else(|| WebGpuError::UnsupportedType { tensor: name.into(), ty })?;
+        let row_bytes = layout.file_row_bytes(cols).ok_or_else(|| WebGpuError::BadTensor {
+            tensor: name.into(),
+            detail: format!("{cols} columns is not a whole number of {ty} blocks of {}", layout.block_elems),
+        })?;
+        if bytes.len() != rows * row_bytes {
+            return Err(WebGpuError::BadTensor {
+                tensor: name.into(),
+                detail: format!("{rows} rows of {row_bytes} bytes need {} bytes, found {}", rows * row_bytes, bytes.len()),
+            });
+        }
+        let row_words = layout.row_words(cols);
+        let gpu_row_bytes = row_words as u64 * 4;
+        let max_binding = self.gpu.max_binding().min(self.part_cap.unwrap_or(u64::MAX));
+        let rows_per_part = (max_binding / gpu_row_bytes.max(1)) as usize;
+        if rows_per_part == 0 {
+            return Err(WebGpuError::RowTooLarge {
+                adapter: self.gpu.name.clone(),
+                ty,
+                tensor: name.into(),
+                row_bytes: gpu_row_bytes,
+                max_binding,
+            });
+        }
+        for tile in [1, MATMUL_TILE] {
+            self.rec.pipelines.get(&self.gpu, Kernel::Matmul(ty, tile))?;
+        }
+        self.rec.pipelines.get(&self.gpu, Kernel::Embed(ty))?;
+        let mut parts = Vec::new();
+        let mut first = 0;
+        let mut packed = Vec::new();
+        while first < rows || (rows == 0 && parts.is_empty()) {
+            let n = rows_per_part.min(rows - first);
+            packed.clear();
+            layout.repack_rows(&bytes[first * row_bytes..(first + n) * row_bytes], cols, &mut packed);
+            let label = format!("{name} rows {first}..{}", first + n);
+            let buf = self.gpu.buffer(&label, packed.len() as u64, STORAGE, Some(&packed))?;
+            parts.push(MatrixPart { first_row: first, rows: n, buf: self.track(buf) });
+            first += n;
+            if rows == 0 {
+                break;
+            }
+        }
+        Ok(GpuWeight::Matrix { name: name.into(), ty, rows, cols, row_words, parts })
+    }
+
+    fn track(&mut self, buffer: wgpu::Buffer) -> Tracked {
+        self.next_id += 1;
+        Tracked::new(self.next_id, buffer, self.rec.graveyard.clone())
+    }
+
+    fn dispatch(&mut self, kernel: Kernel, params: &[u32], buffers: &[&Tracked], groups: [u32; 3]) {
+        let bufs: Vec<(u64, &wgpu::Buffer)> = buffers.iter().map(|t| (t.id, &t.buffer)).collect();
+        self.rec.dispatch(&self.gpu, kernel, params, &bufs, groups);
+    }
+
+    /// A 1-D grid of 256-thread workgroups over `n` elements: (groups, row stride in elements).
+    fn grid_1d(&self, n: usize) -> ([u32; 3], u32) {
+        let max = self.gpu.limits.max_compute_workgroups_per_dimension;
+        let (gx, gy) = grid_rows(n.div_ceil(256), max);
+        ([gx, gy, 1], gx * 256)
+    }
+
+    fn elementwise(&mut self, kernel: Kernel, n: usize, extra: u32, buffers: &[&Tracked]) {
+        let (groups, stride) = self.grid_1d(n);
+        self.dispatch(kernel, &[n as u32, stride, extra, 0], buffers, groups);
+    }
+
+    /// `out = epilogue(W · x)` over every part of `w`.
+    fn matmul_epi(&mut self, w: &GpuWeight, x: &GpuAct, out: &GpuAct, epilogue: u32, bias: Option<&GpuWeight>) {
+        let GpuWeight::Matrix { ty, rows, cols, row_words, parts, name } = w else {
+            panic!("matmul expects a matrix weight, got vectors");
+        };
+        assert_eq!(x.cols, *cols, "matmul '{name}': x has {} columns, weight has {cols}", x.cols);
+        assert_eq!(out.cols, *rows, "matmul '{name}': out has {} columns, weight has {rows} rows", out.cols);
+        assert_eq!(out.rows, x.rows, "matmul '{name}': out rows");
+        let t = x.rows;
+        let tile = if t == 1 { 1 } else { MATMUL_TILE };
+        let bias = bias.map(GpuWeight::vectors);
+        let max = self.gpu.limits.max_compute_workgroups_per_dimension;
+        for part in parts {
+            let (gx, gy) = grid_rows(part.rows, max);
+            let params = [*cols as u32, *rows as u32, t as u32, part.first_row as u32, part.rows as u32, *row_words as u32, epilogue, gx];
+            let bias_buf = bias.unwrap_or(&self.dummies[0]);
+            let bufs: Vec<(u64, &wgpu::Buffer)> =
+                [&part.buf, &x.buf, bias_buf, &out.buf].iter().map(|t| (t.id, &t.buffer)).collect();
+            self.rec.dispatch(&self.gpu, Kernel::Matmul(*ty, tile), &params, &bufs, [gx, gy, (t as u32).div_ceil(tile)]);
+        }
+    }
+
+    /// `ids[t] = argmax of row t of x` computed on the GPU; one u32 per row comes back.
+    pub fn argmax_rows(&mut self, x: &GpuAct) -> Result<Vec<u32>, WebGpuError> {
+        let size = 4 * x.rows as u64;
+        // One id buffer per row count, kept, so a decode step's argmax reuses its bind group.
+        let pos = match self.argmax_ids.iter().position(|b| b.size() == size.max(4)) {
+            Some(i) => i,
+            None => {
+                let buf = self.gpu.buffer("argmax ids", size, STORAGE, None)?;
+                let tracked = self.track(buf);
+                self.argmax_ids.push(tracked);
+                self.argmax_ids.len() - 1
+            }
+        };
+        let ids = self.argmax_ids.swap_remove(pos);
+        self.dispatch(Kernel::Argmax, &[x.cols as u32, x.rows as u32, 0, 0], &[&x.buf, &ids], [x.rows as u32, 1, 1]);
+        let bytes = self.read_bytes(&ids, size);
+        self.argmax_ids.push(ids);
+        Ok(bytemuck::cast_slice::<u8, u32>(&bytes?)[..x.rows].to_vec())
+    }
+
+    fn flush(&mut self, extra: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<(), WebGpuError> {
+        if !self.step_tokens.is_empty() {
+            self.gpu.queue.write_buffer(&self.tokens.buffer, 0, bytemuck::cast_slice(&self.step_tokens));
+            self.step_tokens.clear();
+        }
+        self.rec.flush(&self.gpu, extra)
+    }
+
+    /// Flushes the recording, copies `size` bytes of `src` into a staging buffer and maps it.
+    fn read_bytes(&mut self, src: &Tracked, size: u64) -> Result<Vec<u8>, WebGpuError> {
+        let size = size.next_multiple_of(4);
+        let staging = match &self.staging {
+            Some(s) if s.size() >= size => s.clone(),
+            _ => {
+                let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+                let s = self.gpu.buffer("read staging", size.next_power_of_two(), usage, None)?;
+                self.staging = Some(s.clone());
+                s
+            }
+        };
+        self.flush(|enc| enc.copy_buffer_to_buffer(&src.buffer, 0, &staging, 0, size))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, 0..size, move |r| {
+            let _ = tx.send(r);
+        });
+        let gpu_err = |context: &str, reason: String| WebGpuError::Gpu { adapter: self.gpu.name.clone(), context: context.into(), reason };
+        self.gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| gpu_err("waiting for the GPU", e.to_string()))?;
+        rx.recv()
+            .map_err(|e| gpu_err("mapping the read buffer", e.to_string()))?
+            .map_err(|e| gpu_err("mapping the read buffer", e.to_string()))?;
+        let out = {
+            let view = staging.get_mapped_range(0..size).map_err(|e| gpu_err("reading the read buffer", e.to_string()))?;
+            view.to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+}
+
+impl Ops for WebGpuBackend {
+    type Weight = GpuWeight;
+    type Act = GpuAct;
+
+    fn backend_name(&self) -> &'static str {
+        "wgpu"
+    }
+
+    fn device_name(&self) -> String {
+        self.gpu.name.clone()
+    }
+
+    fn upload_matrix(&mut self, src: &TensorSource) -> Result<GpuWeight, ModelError> {
+        Ok(self.upload_raw(&src.info.name, src.info.ty, src.rows(), src.cols(), src.bytes())?)
+    }
+
+    fn upload_vectors(&mut self, rows: usize, cols: usize, data: Vec<f32>) -> Result<GpuWeight, ModelError> {
+        if data.len() != rows * cols {
+            return Err(WebGpuError::Length { expected: rows * cols, found: data.len() }.into());
+        }
+        let buf = self.gpu.buffer("vectors", 4 * data.len() as u64, STORAGE, Some(bytemuck::cast_slice(&data)))?;
+        Ok(GpuWeight::Vectors { rows, cols, buf: self.track(buf) })
+    }
+
+    fn alloc(&mut self, rows: usize, cols: usize) -> Result<GpuAct, ModelError> {
+        let size = 4 * (rows * cols) as u64;
+        if size > self.gpu.max_binding() {
+            return Err(WebGpuError::TooLarge {
+                adapter: self.gpu.name.clone(),
+                what: format!("activation [{rows}, {cols}]"),
+                size,
+                max_binding: self.gpu.max_binding(),
+            }
+            .into());
+        }
+        let buf = self.gpu.buffer(&format!("act [{rows}, {cols}]"), size, STORAGE, None)?;
+        Ok(GpuAct { rows, cols, buf: self.track(buf) })
+    }
+
+    fn read(&mut self, x: &GpuAct) -> Result<Vec<f32>, ModelError> {
+        let bytes = self.read_bytes(&x.buf, 4 * x.len() as u64)?;
+        Ok(bytemuck::cast_slice::<u8, f32>(&bytes)[..x.len()].to_vec())
+    }
+
+    fn write(&mut self, x: &mut GpuAct, data: &[f32]) -> Result<(), ModelError> {
+        if data.len() != x.len() {
+            return Err(ModelError::StateMismatch { what: "buffer length", expected: x.len(), found: data.len() });
+        }
+        // Earlier recorded ops must run before this write lands.
+        if self.rec.has_pending() {
+            self.flush(|_| {})?;
+        }
+        self.gpu.queue.write_buffer(&x.buf.buffer, 0, bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    fn begin_step(&mut self) -> Result<(), ModelError> {
+        self.rec.evict_dead();
+        Ok(())
+    }
+
+    fn end_step(&mut self) -> Result<(), ModelError> {
+        Ok(self.flush(|_| {})?)
+    }
+
+    fn embed(&mut self, table: &GpuWeight, tokens: &[u32], out: &mut GpuAct) {
+        let GpuWeight::Matrix { ty, cols, row_words, parts, .. } = table else {
+            panic!("embed expects a matrix weight");
+        };
+        assert_eq!(out.rows, tokens.len(), "embed: out rows vs tokens");
+        assert_eq!(out.cols, *cols, "embed: out columns");
+        let cap = (self.tokens.size() / 4) as usize;
+        if self.step_tokens.len() + tokens.len() > cap {
+            if let Err(e) = self.flush(|_| {}) {
+                self.rec.deferred.get_or_insert(e);
+            }
+            let size = 4 * (tokens.len().max(cap * 2)) as u64;
+            match self.gpu.buffer("step tokens", size, STORAGE, None) {
+                Ok(b) => self.tokens = self.track(b),
+                Err(e) => {
+                    self.rec.deferred.get_or_insert(e);
+                    return;
+                }
+            }
+        }
+        let offset = self.step_tokens.len() as u32;
+        self.step_tokens.extend_from_slice(tokens);
+        let units = cols.div_ceil(32) as u32;
+        for part in parts {
+            let params = [*cols as u32, tokens.len() as u32, offset, part.first_row as u32, part.rows as u32, *row_words as u32, units, 0];
+            let bufs = [(part.buf.id, &part.buf.buffer), (self.tokens.id, &self.tokens.buffer), (out.buf.id, &out.buf.buffer)];
+            self.rec.dispatch(&self.gpu, Kernel::Embed(*ty), &params, &bufs, [units.div_ceil(64), tokens.len() as u32, 1]);
+        }
+    }
+
+    fn layer_norm(&mut self, x: &GpuAct, w: &GpuWeight, b: &GpuWeight, eps: f32, out: &mut GpuAct) {
+        let params = [x.cols as u32, x.rows as u32, eps.to_bits(), 0];
+        self.dispatch(Kernel::LayerNorm, &params, &[&x.buf, w.vectors(), b.vectors(), &out.buf], [x.rows as u32, 1, 1]);
+    }
+
+    fn token_shift_lerp(&mut self, x: &GpuAct, shift: &mut GpuAct, mu: &GpuWeight, outs: &mut [&mut GpuAct]) {
+        assert!(outs.len() <= 6, "token_shift_lerp: at most 6 outputs, got {}", outs.len());
+        let mut bufs: Vec<(u64, &wgpu::Buffer)> = vec![
+            (x.buf.id, &x.buf.buffer),
+            (shift.buf.id, &shift.buf.buffer),
+            (mu.vectors().id, &mu.vectors().buffer),
+        ];
+        for i in 0..6 {
+            let t = outs.get(i).map_or(&self.dummies[i], |o| &o.buf);
+            bufs.push((t.id, &t.buffer));
+        }
+        let params = [x.cols as u32, x.rows as u32, outs.len() as u32, 0];
+        self.rec.dispatch(&self.gpu, Kernel::TokenShiftLerp, &params, &bufs, [(x.cols as u32).div_ceil(64), 1, 1]);
+    }
+
+    fn matmul(&mut self, w: &GpuWeight, x: &GpuAct, out: &mut GpuAct) {
+        self.matmul_epi(w, x, out, epi::NONE, None);
+    }
+
+    fn lora(
+        &mut self,
+        kind: LoraKind,
+        x: &GpuAct,
+        a: &GpuWeight,
+        b: &GpuWeight,
+        bias: Option<&GpuWeight>,
+        mid: &mut GpuAct,
+        out: &mut GpuAct,
+    ) {
+        let (mid_epi, out_epi) = match kind {
+            LoraKind::Decay => (epi::TANH, epi::DECAY),
+            LoraKind::SigmoidOut => (epi::NONE, epi::SIGMOID),
+            LoraKind::Gate => (epi::SIGMOID, epi::NONE),
+        };
+        let out_epi = if bias.is_some() { out_epi | epi::ADD_BIAS } else { out_epi };
+        self.matmul_epi(a, x, mid, mid_epi, None);
+        self.matmul_epi(b, mid, out, out_epi, bias);
+    }
+
+    fn value_residual(&mut self, v: &mut GpuAct, v_first: &GpuAct, mix: &GpuAct) {
+        self.elementwise(Kernel::ValueResidual, v.len(), 0, &[&v.buf, &v_first.buf, &mix.buf]);
+    }
+
+    fn wkv7(
+        &mut self,
+        r: &GpuAct,
+        decay: &GpuAct,
+        k: &mut GpuAct,
+        v: &GpuAct,
+        a: &GpuAct,
+        k_k: &GpuWeight,
+        k_a: &GpuWeight,
+        state: &mut GpuAct,
+        y: &mut GpuAct,
+    ) {
+        let n = (state.cols as f64).sqrt().round() as usize;
+        assert_eq!(n * n, state.cols, "wkv7: state rows must be N·N");
+        let max_threads = self.gpu.limits.max_compute_invocations_per_workgroup as usize;
+        if n > max_threads || n * 4 * 6 > self.gpu.limits.max_compute_workgroup_storage_size as usize {
+            self.rec.deferred.get_or_insert(WebGpuError::MissingCapability {
+                adapter: self.gpu.name.clone(),
+                what: "workgroup size",
+                detail: format!("wkv7 runs one thread per value row: head size {n}, limit {max_threads}"),
+            });
+            return;
+        }
+        let params = [k.cols as u32, k.rows as u32, 0, 0];
+        let bufs = [&r.buf, &decay.buf, &k.buf, &v.buf, &a.buf, k_k.vectors(), k_a.vectors(), &state.buf, &y.buf];
+        self.dispatch(Kernel::Wkv7(n as u32), &params, &bufs, [state.rows as u32, 1, 1]);
+    }
+
+    fn wkv7_output(
+        &mut self,
+        y: &mut GpuAct,
+        r: &GpuAct,
+        k: &GpuAct,
+        v: &GpuAct,
+        g: &GpuAct,
+        r_k: &GpuWeight,
+        ln_w: &GpuWeight,
+        ln_b: &GpuWeight,
+        head_size: usize,
+        eps: f32,
+    ) {
+        let params = [y.cols as u32, head_size as u32, eps.to_bits(), 0];
+        let bufs = [&y.buf, &r.buf, &k.buf, &v.buf, &g.buf, r_k.vectors(), ln_w.vectors(), ln_b.vectors()];
+        self.dispatch(Kernel::Wkv7Output, &params, &bufs, [(y.cols / head_size) as u32, y.rows as u32, 1]);
+    }
+
+    fn add(&mut self, x: &mut GpuAct, y: &GpuAct) {
+        self.elementwise(Kernel::Add, x.len(), 0, &[&x.buf, &y.buf]);
+    }
+
+    fn relu_square(&mut self, x: &mut GpuAct) {
+        self.elementwise(Kernel::ReluSquare, x.len(), 0, &[&x.buf]);
+    }
+
+    fn copy_rows(&mut self, x: &GpuAct, first: usize, out: &mut GpuAct) {
+        assert_eq!(x.cols, out.cols, "copy_rows: columns");
+        assert!(first + out.rows <= x.rows, "copy_rows: rows {first}..{} of {}", first + out.rows, x.rows);
+        self.elementwise(Kernel::CopyRows, out.len(), (first * x.cols) as u32, &[&x.buf, &out.buf]);
+    }
+
+    fn argmax(&mut self, logits: &GpuAct) -> Option<Result<Vec<u32>, ModelError>> {
+        Some(self.argmax_rows(logits).map_err(ModelError::from))
+    }
+}
+
+/// `Model` needs the backend and its buffers to be `Send`; this fails to compile if they stop being.
+#[allow(dead_code)]
+fn assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<WebGpuBackend>();
+    is_send::<GpuWeight>();
+    is_send::<GpuAct>();
+}

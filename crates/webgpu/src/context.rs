@@ -1,0 +1,225 @@
+//! Choosing an adapter and opening a device on it, with the facts the kernels depend on checked.
+
+use std::sync::{Arc, Mutex};
+
+use crate::WebGpuError;
+
+/// How to open the backend.
+#[derive(Clone, Debug)]
+pub struct WebGpuOptions {
+    /// Use the first adapter whose name contains this text (case-insensitive); `None` picks the
+    /// best adapter (discrete, then integrated, virtual, other, then CPU).
+    pub adapter: Option<String>,
+    /// Use subgroup operations where the adapter has them; `false` forces the workgroup-memory
+    /// fallback (to test it, or to work around a driver).
+    pub subgroups: bool,
+}
+
+impl Default for WebGpuOptions {
+    fn default() -> Self {
+        WebGpuOptions { adapter: None, subgroups: true }
+    }
+}
+
+/// What `list_adapters` reports about one adapter.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub subgroups: bool,
+}
+
+/// An open device and what the kernels need to know about it.
+pub(crate) struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub name: String,
+    pub limits: wgpu::Limits,
+    pub subgroups: bool,
+    /// Errors wgpu reported outside an error scope; surfaced at the next `end_step` or `read`.
+    pub errors: Arc<Mutex<Vec<String>>>,
+}
+
+/// Storage bindings the widest kernels (wkv7, token_shift_lerp) use in one dispatch.
+const NEEDED_STORAGE_BINDINGS: u32 = 9;
+/// Threads of the largest workgroup (layer_norm).
+const NEEDED_INVOCATIONS: u32 = 256;
+
+fn backends() -> wgpu::Backends {
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY)
+}
+
+fn instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends();
+    wgpu::Instance::new(desc)
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// Every adapter wgpu finds (honouring `WGPU_BACKEND`).
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    let adapters = pollster::block_on(instance().enumerate_adapters(backends()));
+    adapters
+        .iter()
+        .map(|a| {
+            let info = a.get_info();
+            AdapterSummary {
+                name: info.name,
+                backend: format!("{:?}", info.backend),
+                device_type: format!("{:?}", info.device_type),
+                subgroups: a.features().contains(wgpu::Features::SUBGROUP),
+            }
+        })
+        .collect()
+}
+
+fn describe(adapters: &[wgpu::Adapter]) -> String {
+    if adapters.is_empty() {
+        return "none".into();
+    }
+    adapters
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            format!("'{}' ({:?}, {:?})", i.name, i.backend, i.device_type)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Gpu {
+    pub fn open(opts: &WebGpuOptions) -> Result<Gpu, WebGpuError> {
+        let instance = instance();
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends()));
+        adapters.sort_by_key(|a| type_rank(a.get_info().device_type));
+        let adapter = match &opts.adapter {
+            Some(wanted) => {
+                let needle = wanted.to_lowercase();
+                let pos = adapters.iter().position(|a| a.get_info().name.to_lowercase().contains(&needle));
+                match pos {
+                    Some(i) => adapters.swap_remove(i),
+                    None => {
+                        return Err(WebGpuError::AdapterNotFound {
+                            wanted: wanted.clone(),
+                            available: describe(&adapters),
+                        })
+                    }
+                }
+            }
+            None if adapters.is_empty() => {
+                return Err(WebGpuError::NoAdapter { backends: format!("{:?}", backends()) });
+            }
+            None => adapters.swap_remove(0),
+        };
+        let info = adapter.get_info();
+        let name = format!("{} ({:?})", info.name, info.backend);
+        let limits = adapter.limits();
+        let missing = |what: &'static str, detail: String| WebGpuError::MissingCapability {
+            adapter: name.clone(),
+            what,
+            detail,
+        };
+        if limits.max_storage_buffers_per_shader_stage < NEEDED_STORAGE_BINDINGS {
+            return Err(missing(
+                "storage bindings",
+                format!(
+                    "kernels bind {NEEDED_STORAGE_BINDINGS} storage buffers, the adapter allows {}",
+                    limits.max_storage_buffers_per_shader_stage
+                ),
+            ));
+        }
+        if limits.max_compute_invocations_per_workgroup < NEEDED_INVOCATIONS {
+            return Err(missing(
+                "workgroup size",
+                format!(
+                    "kernels use {NEEDED_INVOCATIONS} threads per workgroup, the adapter allows {}",
+                    limits.max_compute_invocations_per_workgroup
+                ),
+            ));
+        }
+        let subgroups = opts.subgroups && adapter.features().contains(wgpu::Features::SUBGROUP);
+        let required_features = if subgroups { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() };
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("aviary"),
+            required_features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| WebGpuError::Device { adapter: name.clone(), reason: e.to_string() })?;
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        Ok(Gpu { device, queue, name, limits, subgroups, errors })
+    }
+
+    /// The largest buffer one storage binding may cover.
+    pub fn max_binding(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+    }
+
+    /// Fails with the first error wgpu reported asynchronously since the last check.
+    pub fn check_errors(&self, context: &str) -> Result<(), WebGpuError> {
+        let mut errs = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        if errs.is_empty() {
+            return Ok(());
+        }
+        let reason = errs.join("; ");
+        errs.clear();
+        Err(WebGpuError::Gpu { adapter: self.name.clone(), context: context.to_string(), reason })
+    }
+
+    /// A buffer, with out-of-memory and validation failures turned into an error that names sizes.
+    pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages, contents: Option<&[u8]>) -> Result<wgpu::Buffer, WebGpuError> {
+        let fail = |reason: String| WebGpuError::Buffer {
+            adapter: self.name.clone(),
+            label: label.to_string(),
+            size,
+            max_buffer: self.limits.max_buffer_size,
+            max_binding: self.limits.max_storage_buffer_binding_size,
+            reason,
+        };
+        if size > self.limits.max_buffer_size {
+            return Err(fail("larger than the adapter's max buffer size".into()));
+        }
+        // Zero-sized bindings are invalid; every buffer has at least one word.
+        let size = size.max(4).next_multiple_of(4);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: contents.is_some(),
+        });
+        if let Some(bytes) = contents {
+            let mut view = buffer.get_mapped_range_mut(..).map_err(|e| fail(format!("mapping for upload: {e}")))?;
+            view.slice(..bytes.len()).copy_from_slice(bytes);
+            drop(view);
+            buffer.unmap();
+        }
+        if let Some(e) = pollster::block_on(validation.pop()) {
+            return Err(fail(e.to_string()));
+        }
+        if let Some(e) = pollster::block_on(oom.pop()) {
+            return Err(fail(e.to_string()));
+        }
+        Ok(buffer)
+    }
+}

@@ -1,0 +1,124 @@
+//! The WGSL kernels: one file per op under `shaders/`, one weight decoder per type under
+//! `shaders/quant/`, assembled into a module per (op, type, variant) and compiled once.
+
+use std::collections::HashMap;
+
+use gguf::GgmlType;
+
+use crate::context::Gpu;
+use crate::WebGpuError;
+
+/// One compiled kernel variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kernel {
+    /// Weight type and tokens per tile (1 for decode).
+    Matmul(GgmlType, u32),
+    Embed(GgmlType),
+    LayerNorm,
+    TokenShiftLerp,
+    /// Head size (threads per workgroup).
+    Wkv7(u32),
+    Wkv7Output,
+    Add,
+    ReluSquare,
+    ValueResidual,
+    CopyRows,
+    Argmax,
+}
+
+/// Threads per matmul workgroup (one weight row each).
+pub(crate) const MATMUL_WG: u32 = 64;
+/// Tokens per matmul tile when a step has more than one token.
+pub(crate) const MATMUL_TILE: u32 = 8;
+
+fn decoder(ty: GgmlType) -> Option<&'static str> {
+    use GgmlType as T;
+    Some(match ty {
+        T::F32 => include_str!("shaders/quant/f32.wgsl"),
+        T::F16 => include_str!("shaders/quant/f16.wgsl"),
+        T::BF16 => include_str!("shaders/quant/bf16.wgsl"),
+        T::Q4_0 => include_str!("shaders/quant/q4_0.wgsl"),
+        T::Q4_1 => include_str!("shaders/quant/q4_1.wgsl"),
+        T::Q5_0 => include_str!("shaders/quant/q5_0.wgsl"),
+        T::Q5_1 => include_str!("shaders/quant/q5_1.wgsl"),
+        T::Q8_0 => include_str!("shaders/quant/q8_0.wgsl"),
+        T::Q2_K => include_str!("shaders/quant/q2_k.wgsl"),
+        T::Q3_K => include_str!("shaders/quant/q3_k.wgsl"),
+        T::Q4_K => include_str!("shaders/quant/q4_k.wgsl"),
+        T::Q5_K => include_str!("shaders/quant/q5_k.wgsl"),
+        T::Q6_K => include_str!("shaders/quant/q6_k.wgsl"),
+        _ => return None,
+    })
+}
+
+const QUANT_COMMON: &str = include_str!("shaders/quant/common.wgsl");
+
+/// The WGSL source of a kernel variant.
+pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
+    Some(match kernel {
+        Kernel::Matmul(ty, tile) => {
+            let reduce = if subgroups {
+                include_str!("shaders/reduce_subgroup.wgsl")
+            } else {
+                include_str!("shaders/reduce_shared.wgsl")
+            };
+            [
+                &format!("const WG: u32 = {MATMUL_WG}u;\nconst TT: u32 = {tile}u;\n"),
+                reduce,
+                QUANT_COMMON,
+                decoder(ty)?,
+                include_str!("shaders/lora.wgsl"),
+                include_str!("shaders/matmul.wgsl"),
+            ]
+            .join("\n")
+        }
+        Kernel::Embed(ty) => [QUANT_COMMON, decoder(ty)?, include_str!("shaders/embed.wgsl")].join("\n"),
+        Kernel::Wkv7(n) => format!("const N: u32 = {n}u;\n{}", include_str!("shaders/wkv7.wgsl")),
+        Kernel::LayerNorm => include_str!("shaders/layer_norm.wgsl").into(),
+        Kernel::TokenShiftLerp => include_str!("shaders/token_shift_lerp.wgsl").into(),
+        Kernel::Wkv7Output => include_str!("shaders/wkv7_output.wgsl").into(),
+        Kernel::Add => include_str!("shaders/add.wgsl").into(),
+        Kernel::ReluSquare => include_str!("shaders/relu_square.wgsl").into(),
+        Kernel::ValueResidual => include_str!("shaders/value_residual.wgsl").into(),
+        Kernel::CopyRows => include_str!("shaders/copy_rows.wgsl").into(),
+        Kernel::Argmax => include_str!("shaders/argmax.wgsl").into(),
+    })
+}
+
+/// Compiled pipelines, made on first use.
+#[derive(Default)]
+pub(crate) struct Pipelines {
+    map: HashMap<Kernel, wgpu::ComputePipeline>,
+}
+
+impl Pipelines {
+    pub fn get(&mut self, gpu: &Gpu, kernel: Kernel) -> Result<&wgpu::ComputePipeline, WebGpuError> {
+        match self.map.entry(kernel) {
+            std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+            std::collections::hash_map::Entry::Vacant(e) => Ok(e.insert(compile(gpu, kernel)?)),
+        }
+    }
+}
+
+fn compile(gpu: &Gpu, kernel: Kernel) -> Result<wgpu::ComputePipeline, WebGpuError> {
+    let label = format!("{kernel:?}");
+    let fail = |reason: String| WebGpuError::Shader { adapter: gpu.name.clone(), shader: label.clone(), reason };
+    let src = source(kernel, gpu.subgroups).ok_or_else(|| fail("no kernel for this weight type".into()))?;
+    let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(&label),
+        source: wgpu::ShaderSource::Wgsl(src.into()),
+    });
+    let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(&label),
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    match pollster::block_on(scope.pop()) {
+        Some(e) => Err(fail(e.to_string())),
+        None => Ok(pipeline),
+    }
+}
