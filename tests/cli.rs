@@ -94,7 +94,10 @@ fn errors_exit_with_status_1_and_say_why() {
     let cases: &[(&[&str], &str)] = &[
         (&["run", "--model", "/no/such/file.gguf", "--prompt", "x"], "/no/such/file.gguf"),
         (&["run", "--model", &model, "--prompt", ""], "prompt is empty"),
-        (&["run", "--model", &model, "--prompt", "x", "--backend", "wgpu"], "wgpu backend is not available"),
+        (
+            &["run", "--model", &model, "--prompt", "x", "--backend", "wgpu", "--adapter", "no-such-adapter"],
+            "no WebGPU adapter matches 'no-such-adapter'",
+        ),
         (&["run", "--model", &model, "--prompt", "x", "--top-p", "2"], "top_p"),
         (&["logits", "--model", &model, "--tokens", "1,2,256"], "token id 256 is out of range"),
     ];

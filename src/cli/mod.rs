@@ -49,7 +49,7 @@ pub struct ModelArgs {
     /// Model file (GGUF), or synth:<preset>[:<type>] for a generated random-weight model.
     #[arg(long, short = 'm', value_name = "FILE")]
     pub model: String,
-    /// Compute backend: cpu (wgpu and cuda are not built yet).
+    /// Compute backend: cpu, wgpu (WebGPU: Vulkan, Metal, DX12) or cuda (when built with it).
     #[arg(long, default_value = "cpu", value_name = "NAME")]
     pub backend: Backend,
     /// CPU threads (0 = one per core).

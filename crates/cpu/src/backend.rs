@@ -13,6 +13,7 @@ use crate::kernels::wkv7_output::Wkv7OutputInputs;
 use crate::fast;
 use crate::kernels::{elementwise, embed, layer_norm, token_shift_lerp, wkv7, wkv7_output};
 use crate::pool::Pool;
+use crate::profile::Profile;
 use quant::fast::{Isa, RowKernel};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,7 @@ pub struct CpuBackend {
     acts: Vec<u8>,
     /// Activation planes per token for integer kernels (see `fast::matmul`).
     planes: usize,
+    profile: Profile,
 }
 
 impl CpuBackend {
@@ -38,7 +40,7 @@ impl CpuBackend {
     pub fn new(threads: usize) -> Result<Self, CpuError> {
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
         let pool = Pool::new(threads).map_err(|e| CpuError::ThreadPool { threads, reason: e.to_string() })?;
-        Ok(CpuBackend { pool, threads, isa: quant::fast::active(), acts: Vec::new(), planes: planes_from_env() })
+        Ok(CpuBackend { pool, threads, isa: quant::fast::active(), acts: Vec::new(), planes: planes_from_env(), profile: Profile::from_env() })
     }
 
     /// The SIMD level the kernels run at.
@@ -122,30 +124,38 @@ impl Ops for CpuBackend {
     }
 
     fn embed(&mut self, table: &CpuWeight, tokens: &[u32], out: &mut CpuAct) {
+        let t0 = self.profile.start();
         let m = matrix(table);
         embed::embed(m.ty, m.bytes, m.row_bytes, tokens, &mut out.data);
+        self.profile.stop(t0, || "embed".to_string());
     }
 
     fn layer_norm(&mut self, x: &CpuAct, w: &CpuWeight, b: &CpuWeight, eps: f32, out: &mut CpuAct) {
+        let t0 = self.profile.start();
         if self.fast_ops() {
             fast::small_ops::layer_norm(&self.pool, &x.data, w.vectors(), b.vectors(), eps, &mut out.data);
         } else {
             layer_norm::layer_norm(&x.data, w.vectors(), b.vectors(), eps, &mut out.data);
         }
+        self.profile.stop(t0, || "layer_norm".to_string());
     }
 
     fn token_shift_lerp(&mut self, x: &CpuAct, shift: &mut CpuAct, mu: &CpuWeight, outs: &mut [&mut CpuAct]) {
+        let t0 = self.profile.start();
         let mut outs: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.data.as_mut_slice()).collect();
         if self.fast_ops() {
             fast::small_ops::token_shift_lerp(&self.pool, &x.data, &mut shift.data, mu.vectors(), &mut outs);
         } else {
             token_shift_lerp::token_shift_lerp(&x.data, &mut shift.data, mu.vectors(), &mut outs);
         }
+        self.profile.stop(t0, || "token_shift_lerp".to_string());
     }
 
     fn matmul(&mut self, w: &CpuWeight, x: &CpuAct, out: &mut CpuAct) {
+        let t0 = self.profile.start();
         let (kernel, bytes, cols) = fast_matrix(w);
         fast::matmul::matmul(&self.pool, kernel, bytes, &x.data, cols, &mut out.data, &mut self.acts, self.planes);
+        self.profile.stop(t0, || { let m = matrix(w); format!("matmul {:?} {}x{} T={}", m.ty, m.bytes.len() / m.row_bytes, m.cols, x.rows) });
     }
 
     fn lora(
@@ -158,17 +168,21 @@ impl Ops for CpuBackend {
         mid: &mut CpuAct,
         out: &mut CpuAct,
     ) {
+        let t0 = self.profile.start();
         let bias = bias.map(CpuWeight::vectors);
         let (a, b) = (fast_matrix(a), fast_matrix(b));
         fast::small_ops::lora(&self.pool, kind, &x.data, a, b, bias, &mut mid.data, &mut out.data, &mut self.acts, self.planes);
+        self.profile.stop(t0, || format!("lora {:?}", kind));
     }
 
     fn value_residual(&mut self, v: &mut CpuAct, v_first: &CpuAct, mix: &CpuAct) {
+        let t0 = self.profile.start();
         if self.fast_ops() {
             fast::small_ops::value_residual(&self.pool, &mut v.data, &v_first.data, &mix.data);
         } else {
             elementwise::value_residual(&mut v.data, &v_first.data, &mix.data);
         }
+        self.profile.stop(t0, || "value_residual".to_string());
     }
 
     fn wkv7(
@@ -183,6 +197,7 @@ impl Ops for CpuBackend {
         state: &mut CpuAct,
         y: &mut CpuAct,
     ) {
+        let t0 = self.profile.start();
         let head_size = (state.cols as f64).sqrt() as usize;
         let inp = Wkv7Inputs { r: &r.data, decay: &decay.data, v: &v.data, a: &a.data, k_k: k_k.vectors(), k_a: k_a.vectors() };
         if self.fast_ops() {
@@ -190,6 +205,7 @@ impl Ops for CpuBackend {
         } else {
             wkv7::wkv7(&inp, &mut k.data, &mut state.data, &mut y.data, head_size);
         }
+        self.profile.stop(t0, || "wkv7".to_string());
     }
 
     fn wkv7_output(
@@ -205,6 +221,7 @@ impl Ops for CpuBackend {
         head_size: usize,
         eps: f32,
     ) {
+        let t0 = self.profile.start();
         let inp = Wkv7OutputInputs {
             r: &r.data,
             k: &k.data,
@@ -219,28 +236,35 @@ impl Ops for CpuBackend {
         } else {
             wkv7_output::wkv7_output(&inp, &mut y.data, head_size, eps);
         }
+        self.profile.stop(t0, || "wkv7_output".to_string());
     }
 
     fn add(&mut self, x: &mut CpuAct, y: &CpuAct) {
+        let t0 = self.profile.start();
         if self.fast_ops() {
             fast::small_ops::add(&self.pool, &mut x.data, &y.data);
         } else {
             elementwise::add(&mut x.data, &y.data);
         }
+        self.profile.stop(t0, || "add".to_string());
     }
 
     fn relu_square(&mut self, x: &mut CpuAct) {
+        let t0 = self.profile.start();
         if self.fast_ops() {
             fast::small_ops::relu_square(&self.pool, &mut x.data);
         } else {
             elementwise::relu_square(&mut x.data);
         }
+        self.profile.stop(t0, || "relu_square".to_string());
     }
 
     fn copy_rows(&mut self, x: &CpuAct, first: usize, out: &mut CpuAct) {
+        let t0 = self.profile.start();
         let start = first * x.cols;
         let len = out.data.len();
         out.data.copy_from_slice(&x.data[start..start + len]);
+        self.profile.stop(t0, || "copy_rows".to_string());
     }
 }
 

@@ -12,6 +12,7 @@ mod backend;
 mod buffers;
 pub mod fast;
 pub mod pool;
+mod profile;
 pub mod kernels;
 
 pub use backend::{cpu_name, CpuBackend, CpuError};

@@ -32,7 +32,8 @@ const MATMUL_TILE_TOKENS: usize = 8;
 
 /// The CUDA backend.
 pub struct CudaBackend {
-    ctx: Arc<CudaContext>,
+    /// Kept for the backend's lifetime (the stream and buffers hold it too).
+    _ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     kernels: HashMap<&'static str, Kernel>,
     rec: Recorder,
@@ -58,7 +59,7 @@ impl CudaBackend {
         let name = ctx.name().map_err(|e| CudaError::driver("device name", e))?;
         Ok(CudaBackend {
             rec: Recorder::new(stream.clone()),
-            ctx,
+            _ctx: ctx,
             stream,
             kernels,
             token_bufs: HashMap::new(),
@@ -456,7 +457,6 @@ impl Drop for CudaBackend {
         // Let queued work finish before buffers go away; errors here have nowhere to go.
         let _ = self.rec.flush();
         let _ = self.stream.synchronize();
-        let _ = &self.ctx;
     }
 }
 

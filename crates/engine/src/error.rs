@@ -4,8 +4,9 @@ use crate::SamplerError;
 /// cache and the scheduler.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// Boxed: `ModelError` is large and this error travels through every step's result.
     #[error(transparent)]
-    Model(#[from] model::ModelError),
+    Model(Box<model::ModelError>),
     #[error(transparent)]
     Sampler(#[from] SamplerError),
     #[error("the model returned no logits")]
@@ -24,4 +25,10 @@ pub enum EngineError {
     ShuttingDown,
     #[error("token {token} cannot be decoded: {reason}")]
     Decode { token: u32, reason: String },
+}
+
+impl From<model::ModelError> for EngineError {
+    fn from(e: model::ModelError) -> EngineError {
+        EngineError::Model(Box::new(e))
+    }
 }

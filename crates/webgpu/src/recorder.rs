@@ -114,7 +114,7 @@ impl Recorder {
     }
 
     /// Encodes every pending dispatch into one compute pass, then `extra` (copies after the pass),
-    /// and submits once. `before_submit` runs first (queue writes the pass depends on).
+    /// and submits once. Queue writes made before this call land before the pass runs.
     pub fn flush(&mut self, gpu: &Gpu, extra: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<(), WebGpuError> {
         if let Some(e) = self.deferred.take() {
             self.pending.clear();

@@ -168,3 +168,17 @@ fn lora_matches_reference_for_every_kind() {
     }
     assert!(cases > 0, "no backend ran (backends() skips only outside CI)");
 }
+
+#[test]
+fn matmul_covers_more_rows_than_one_grid_dimension() {
+    // 70001 rows exceed the 65535 workgroups a grid dimension may hold (a 65536-token vocabulary
+    // head does too), so rows continue along the grid's y.
+    let all = backends();
+    if all.is_empty() {
+        return;
+    }
+    let mut rng = TestRng::new(12);
+    for (path, mut b) in all {
+        check_matmul(&mut b, &mut rng, GgmlType::F32, 70_001, 3, 3, path);
+    }
+}

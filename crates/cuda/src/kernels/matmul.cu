@@ -26,8 +26,8 @@ __device__ __noinline__ float matmul_epilogue(float acc, int epi, const float* b
 }
 
 template <class F, int TT>
-__device__ void matmul_body(const u8* w, u64 row_bytes, const float* x, float* out, int M, int K, int T, int epi,
-                            const float* bias) {
+__device__ void matmul_body(const u8* __restrict__ w, u64 row_bytes, const float* __restrict__ x,
+                            float* __restrict__ out, int M, int K, int T, int epi, const float* __restrict__ bias) {
     constexpr int ELEMS = F::GROUPS * F::GLEN;
     constexpr int XV = (F::GLEN % 4 == 0) ? 4 : 1;  // float4 activation loads when groups allow
     const int lane = threadIdx.x & 31;
@@ -42,6 +42,8 @@ __device__ void matmul_body(const u8* w, u64 row_bytes, const float* x, float* o
 #pragma unroll
     for (int t = 0; t < TT; ++t) acc[t] = 0.0f;
 
+    // Decode: unroll so that several units' loads are in flight per lane before the first use.
+#pragma unroll(TT == 1 ? (ELEMS >= 32 ? 2 : 4) : 1)
     for (int g = lane; g < units; g += 32) {
         const int b = g / F::UNITS, u = g - b * F::UNITS;
         float v[ELEMS];

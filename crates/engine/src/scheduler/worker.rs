@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use model::{LogitsMode, Model, ModelError, StateId};
+use model::{LogitsMode, Model, StateId};
 use tokenizer::Tokenizer;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -69,13 +69,13 @@ pub struct StepItem<'a> {
 ///
 /// This is the batching seam: today's backends take one sequence per `forward` call, so the items run
 /// one after another; a backend with a batched forward would run them as one call here.
-pub fn forward_batch(model: &mut dyn Model, items: &[StepItem<'_>]) -> Vec<Result<Option<Vec<f32>>, ModelError>> {
+pub fn forward_batch(model: &mut dyn Model, items: &[StepItem<'_>]) -> Vec<Result<Option<Vec<f32>>, EngineError>> {
     items
         .iter()
         .map(|item| {
             let mode = if item.want_logits { LogitsMode::Last } else { LogitsMode::None };
             let mut rows = model.forward(item.state, item.tokens, mode)?;
-            Ok(if item.want_logits { Some(rows.pop().ok_or(ModelError::EmptyInput)?) } else { None })
+            Ok(if item.want_logits { Some(rows.pop().ok_or(EngineError::NoLogits)?) } else { None })
         })
         .collect()
 }

@@ -13,7 +13,9 @@ pub const WORLD: &str = "synth-tiny-k-F32.gguf";
 /// A byte-level model (vocab 256) without a GGUF tokenizer... as far as the engine cares.
 pub const BYTES: &str = "tiny-rwkv7-834K-F32.gguf";
 
-pub fn load(name: &str) -> Option<(Box<dyn Model>, Option<Arc<Tokenizer>>)> {
+pub type Loaded = (Box<dyn Model>, Option<Arc<Tokenizer>>);
+
+pub fn load(name: &str) -> Option<Loaded> {
     let path = testkit::fixture(name)?;
     let file = Arc::new(GgufFile::open(&path).expect("open fixture"));
     let tokenizer = file.get_str_array("tokenizer.ggml.tokens").expect("tokens key").map(|tokens| {
