@@ -6,12 +6,12 @@
 # Build and copy, here, in the repository root (or run `crates/cuda/device-check.sh --build`, which
 # runs exactly these):
 #   grep -qx /bin-device/ .git/info/exclude || echo /bin-device/ >> .git/info/exclude
-#   rm -rf bin-device && mkdir -p bin-device
+#   mkdir -p bin-device         # shared with other checks: only the files below are (over)written
 #   cargo test -p cuda --no-run --message-format=json > /tmp/cuda-tests.json
 #   python3 -c 'import json,shutil; [shutil.copy(m["executable"], "bin-device/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/cuda-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]]'
 #   cargo build --release --no-default-features --features cuda --bin aviary
 #   cp target/release/aviary bin-device/
-#   strip bin-device/*
+#   strip bin-device/{aviary,kernels,fixture_logits,decode_speed,nvrtc_compile}
 #   tar czf bin-device/fixtures.tgz -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-*)
 #   du -sh bin-device            # the carried tree must stay under 64 MiB
 #
@@ -28,12 +28,12 @@ BIN=bin-device
 if [ "${1:-}" = "--build" ]; then
     set -e
     grep -qx /bin-device/ .git/info/exclude || echo /bin-device/ >> .git/info/exclude
-    rm -rf "$BIN" && mkdir -p "$BIN"
+    mkdir -p "$BIN"
     cargo test -p cuda --no-run --message-format=json > /tmp/cuda-tests.json
     python3 -c 'import json,shutil; [shutil.copy(m["executable"], "bin-device/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/cuda-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]]'
     cargo build --release --no-default-features --features cuda --bin aviary
     cp target/release/aviary "$BIN/"
-    strip "$BIN"/*
+    strip "$BIN"/{aviary,kernels,fixture_logits,decode_speed,nvrtc_compile}
     tar czf "$BIN/fixtures.tgz" -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-*)
     ls -la "$BIN"; du -sh "$BIN"
     exit 0

@@ -94,7 +94,11 @@ fn logits_match_cpu_on_every_fixture() {
             stats.captures, stats.replays
         );
         assert!(got.iter().flatten().all(|v| v.is_finite()), "{stem}: non-finite logits");
-        assert!(vs_cpu <= 1e-3, "{stem}: cuda vs cpu max abs diff {vs_cpu} > 1e-3");
+        // The cpu backend quantizes activations for quantized matmuls (llama.cpp's way), so on
+        // quantized files the float64 reference is the yardstick; on float files the cpu is too.
+        if stem.ends_with("F32") || stem.ends_with("F16") {
+            assert!(vs_cpu <= 1e-3, "{stem}: cuda vs cpu max abs diff {vs_cpu} > 1e-3");
+        }
         let ref_tol = if stem.ends_with("F32") { 1e-4 } else { 1e-3 };
         assert!(vs_ref <= ref_tol, "{stem}: cuda vs reference_f64 max abs diff {vs_ref} > {ref_tol}");
         assert!(serial_vs_chunked <= 1e-4, "{stem}: serial vs chunked {serial_vs_chunked}");

@@ -19,6 +19,9 @@ const TILE_ROWS: usize = 16;
 const TASK_ROWS: usize = 64;
 /// Weight rows per decode step inside a task (bounds the stack buffer).
 const DECODE_STEP: usize = 64;
+/// Below this many multiply-adds a single-token matmul runs on the calling thread: handing it to
+/// the pool costs more than it saves (the LoRAs' small matrices).
+const SERIAL_MACS: usize = 40_000;
 
 /// `out[t][m] = W[m] · x[t]`: W `[M, K]` (rows of `kern.row_bytes()`), x `[T, K]`, out `[T, M]`.
 /// `acts` is scratch for the quantized activations; `planes` is 1 or 2.
@@ -37,7 +40,7 @@ pub fn matmul(pool: &Pool, kern: &RowKernel, w: &[u8], x: &[f32], k: usize, out:
 
     if t == 1 {
         // Enough tasks to balance, few enough that each streams a useful run of rows.
-        let per = m.div_ceil(threads * 8).max(8);
+        let per = if m * k < SERIAL_MACS { m } else { m.div_ceil(threads * 4).max(8) };
         let shared = Disjoint::new(out);
         pool.run(m.div_ceil(per), &|i| {
             let lo = i * per;

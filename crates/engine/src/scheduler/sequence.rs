@@ -108,13 +108,13 @@ impl Sequence {
         Ok(Sampled::Continue)
     }
 
-    /// Sends the final event; returns `false` if the client was already gone.
-    pub fn finish(&mut self, finish: Finish) -> bool {
+    /// Sends the final event (a client that is gone just misses it).
+    pub fn finish(&mut self, finish: Finish) {
         self.done = true;
         let text = self.text.finish();
         // A stop string drops the rest of the text; nothing held back belongs to the output then.
         let text = if finish == Finish::StopString { String::new() } else { text };
-        self.events.send(Event::Done { finish, usage: self.usage, text }).is_ok()
+        let _ = self.events.send(Event::Done { finish, usage: self.usage, text });
     }
 
     pub fn fail(&mut self, message: String) {

@@ -241,6 +241,8 @@ impl Worker {
                 }
             }
         }
+        // Cache numbers first: a client that sees its last event may read them right away.
+        self.publish_cache_stats();
         self.sample_all();
         self.retire_done();
         self.rotation = self.rotation.wrapping_add(1);
@@ -300,12 +302,14 @@ impl Worker {
             match outcome {
                 Ok(Sampled::Continue) => {}
                 Ok(Sampled::Finished(finish)) => {
-                    if seq.finish(finish) {
+                    // Counted before the final event is sent, so a client that saw it also sees the count.
+                    if seq.client_gone() {
+                        metrics.requests_cancelled.fetch_add(1, Ordering::Relaxed);
+                    } else {
                         metrics.requests_completed.fetch_add(1, Ordering::Relaxed);
                         metrics.request_latency.observe(seq.submitted.elapsed());
-                    } else {
-                        metrics.requests_cancelled.fetch_add(1, Ordering::Relaxed);
                     }
+                    seq.finish(finish);
                 }
                 Ok(Sampled::Cancelled) => {
                     seq.done = true;
@@ -344,8 +348,12 @@ impl Worker {
         let m = &self.shared.metrics;
         Metrics::set(&m.active, self.active.len());
         Metrics::set(&m.queued, self.shared.lock().queue.len());
+        self.publish_cache_stats();
+    }
+
+    fn publish_cache_stats(&self) {
         if let Some(c) = &self.cache {
-            *m.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.stats());
+            *self.shared.metrics.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.stats());
         }
     }
 }

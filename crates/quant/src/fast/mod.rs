@@ -25,6 +25,9 @@ use gguf::GgmlType;
 
 use crate::QuantError;
 
+/// How far ahead (bytes) the decode kernels prefetch weights.
+pub(crate) const PREFETCH_AHEAD: usize = 2048;
+
 /// A kernel for N activation rows (N = its index in the table + 1, up to 8): first weight row, bytes
 /// per weight row, weight rows, blocks per row (elements for float types), N activation row
 /// pointers, output pointer and output stride per weight row (`out[r·stride + t]`).

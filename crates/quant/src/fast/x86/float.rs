@@ -58,6 +58,9 @@ pub(crate) mod avx2 {
         let mut acc1 = [_mm256_setzero_ps(); N];
         let mut i = 0;
         while i + 16 <= n {
+            if N <= 2 {
+                _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add(i * eb + crate::fast::PREFETCH_AHEAD) as *const i8);
+            }
             let w0 = widen8::<TY>(w.add(i * eb));
             let w1 = widen8::<TY>(w.add((i + 8) * eb));
             for t in 0..N {
@@ -102,37 +105,42 @@ pub(crate) mod avx512 {
         }
     }
 
+    /// `rows` weight rows × N activation rows, two weight rows at a time: each activation vector
+    /// loaded feeds two FMAs, so prefill is FMA-bound rather than load-bound.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
     pub(crate) unsafe fn dot<const TY: u8, const N: usize>(w0: *const u8, rb: usize, rows: usize, n: usize, a: &[*const u8], out: *mut f32, os: usize) {
-            for r in 0..rows {
-            let w = w0.add(r * rb);
         let eb = elem_bytes(TY);
-        let mut acc0 = [_mm512_setzero_ps(); N];
-        let mut acc1 = [_mm512_setzero_ps(); N];
-        let mut i = 0;
-        while i + 32 <= n {
-            let w0 = widen16::<TY>(w.add(i * eb), !0);
-            let w1 = widen16::<TY>(w.add((i + 16) * eb), !0);
-            for t in 0..N {
-                let x = a[t] as *const f32;
-                acc0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x.add(i)), acc0[t]);
-                acc1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x.add(i + 16)), acc1[t]);
+        let mut r = 0;
+        while r < rows {
+            let pair = r + 1 < rows;
+            let wa = w0.add(r * rb);
+            let wb = if pair { w0.add((r + 1) * rb) } else { wa };
+            let mut acc0 = [_mm512_setzero_ps(); N];
+            let mut acc1 = [_mm512_setzero_ps(); N];
+            let mut i = 0;
+            while i < n {
+                let left = (n - i).min(16);
+                let mask: __mmask16 = if left == 16 { !0 } else { (1u16 << left) - 1 };
+                if N <= 2 {
+                    _mm_prefetch::<_MM_HINT_T0>(wa.wrapping_add(i * eb + crate::fast::PREFETCH_AHEAD) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(wb.wrapping_add(i * eb + crate::fast::PREFETCH_AHEAD) as *const i8);
+                }
+                let x0 = widen16::<TY>(wa.add(i * eb), mask);
+                let x1 = widen16::<TY>(wb.add(i * eb), mask);
+                for t in 0..N {
+                    let x = _mm512_maskz_loadu_ps(mask, (a[t] as *const f32).add(i));
+                    acc0[t] = _mm512_fmadd_ps(x0, x, acc0[t]);
+                    acc1[t] = _mm512_fmadd_ps(x1, x, acc1[t]);
+                }
+                i += left;
             }
-            i += 32;
-        }
-        while i < n {
-            let left = (n - i).min(16);
-            let mask: __mmask16 = if left == 16 { !0 } else { (1u16 << left) - 1 };
-            let w0 = widen16::<TY>(w.add(i * eb), mask);
             for t in 0..N {
-                let x = _mm512_maskz_loadu_ps(mask, (a[t] as *const f32).add(i));
-                acc0[t] = _mm512_fmadd_ps(w0, x, acc0[t]);
+                *out.add(r * os + t) = _mm512_reduce_add_ps(acc0[t]);
+                if pair {
+                    *out.add((r + 1) * os + t) = _mm512_reduce_add_ps(acc1[t]);
+                }
             }
-            i += left;
-        }
-        for t in 0..N {
-            *out.add(r * os + t) = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
+            r += 2;
         }
     }
-        }
 }

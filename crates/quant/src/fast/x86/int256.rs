@@ -105,6 +105,18 @@ macro_rules! int256_kernels {
             _mm_cvtss_f32(s)
         }
 
+        /// Prefetches the weight bytes `PREFETCH_AHEAD` past a block of `bytes` at `p` (decode only:
+        /// a token step streams each weight once, and the hardware prefetchers stop at page ends).
+        #[target_feature(enable = $feat)]
+        #[inline]
+        unsafe fn prefetch_ahead(p: *const u8, bytes: usize) {
+            let mut off = 0;
+            while off < bytes {
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(crate::fast::PREFETCH_AHEAD + off) as *const i8);
+                off += 64;
+            }
+        }
+
         /// 0xFF in byte i where bit i of `bits` is set.
         #[target_feature(enable = $feat)]
         #[inline]
@@ -152,6 +164,9 @@ macro_rules! int256_kernels {
             let mut acc = [_mm256_setzero_ps(); N];
             for b in 0..nb {
                 let wb = w.add(b * bb);
+                if N <= 2 {
+                    prefetch_ahead(wb, bb);
+                }
                 let d = h16(wb);
                 let q = match TY {
                     SYM_Q8_0 => load(wb.add(2)),
@@ -189,6 +204,9 @@ macro_rules! int256_kernels {
             let mut accm = [0f32; N];
             for b in 0..nb {
                 let wb = w.add(b * bb);
+                if N <= 2 {
+                    prefetch_ahead(wb, bb);
+                }
                 let (d, m) = (h16(wb), h16(wb.add(2)));
                 let u = if TY == ASYM_Q4_1 {
                     nibbles(wb.add(4))
@@ -222,6 +240,9 @@ macro_rules! int256_kernels {
             let mut accm = [_mm256_setzero_ps(); N];
             for b in 0..nb {
                 let wb = w.add(b * bb);
+                if N <= 2 {
+                    prefetch_ahead(wb, bb);
+                }
                 let (d, dmin) = (h16(wb), h16(wb.add(2)));
                 let (sc, mins) = k4_scales(wb.add(4));
                 let mut hbits = if FIVE { load(wb.add(16)) } else { _mm256_setzero_si256() };
@@ -274,6 +295,9 @@ macro_rules! int256_kernels {
             let mut acc = [_mm256_setzero_ps(); N];
             for b in 0..nb {
                 let wb = w.add(b * 210);
+                if N <= 2 {
+                    prefetch_ahead(wb, 210);
+                }
                 let d = h16(wb.add(208));
                 let scp = wb.add(192) as *const i8;
                 let all_scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(scp as *const __m128i));
@@ -320,6 +344,9 @@ macro_rules! int256_kernels {
             let mut accm = [_mm256_setzero_ps(); N];
             for b in 0..nb {
                 let wb = w.add(b * 84);
+                if N <= 2 {
+                    prefetch_ahead(wb, 84);
+                }
                 let (d, dmin) = (h16(wb.add(80)), h16(wb.add(82)));
                 let packed = _mm_loadu_si128(wb as *const __m128i);
                 let mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F)));
@@ -363,6 +390,9 @@ macro_rules! int256_kernels {
             let mut acc = [_mm256_setzero_ps(); N];
             for b in 0..nb {
                 let wb = w.add(b * 110);
+                if N <= 2 {
+                    prefetch_ahead(wb, 110);
+                }
                 let d = h16(wb.add(108));
                 let sc = lay::q3k_scales(&*(wb.add(96) as *const [u8; 12]));
                 let all_scales = _mm256_loadu_si256(sc.as_ptr() as *const __m256i);

@@ -86,6 +86,8 @@ pub(crate) fn kernels(isa: Isa, ty: GgmlType) -> Option<[Kern; 8]> {
         (Isa::Avx512, GgmlType::Q4_K) => by_n!(avx512_wide::q45_k [false]),
         (Isa::Avx512, GgmlType::Q5_K) => by_n!(avx512_wide::q45_k [true]),
         (Isa::Avx512, GgmlType::Q6_K) => by_n!(avx512_wide::q6_k []),
+        (Isa::Avx512, GgmlType::Q8_0) => by_n!(avx512_wide::q8_0 []),
+        (Isa::Avx512Vnni, GgmlType::Q8_0) => by_n!(vnni_wide::q8_0 []),
         (Isa::Avx512Vnni, GgmlType::Q4_K) => by_n!(vnni_wide::q45_k [false]),
         (Isa::Avx512Vnni, GgmlType::Q5_K) => by_n!(vnni_wide::q45_k [true]),
         (Isa::Avx512Vnni, GgmlType::Q6_K) => by_n!(vnni_wide::q6_k []),
