@@ -26,6 +26,8 @@ struct Shared {
     /// The current job; written only by the caller while no task of any job is running.
     job: UnsafeCell<Option<Job>>,
     stop: AtomicBool,
+    /// Set when a task panicked; `run` re-raises it on the caller.
+    panicked: AtomicBool,
     sleepers: AtomicUsize,
     lock: Mutex<()>,
     wake: Condvar,
@@ -55,6 +57,7 @@ impl Pool {
             finished: AtomicUsize::new(0),
             job: UnsafeCell::new(None),
             stop: AtomicBool::new(false),
+            panicked: AtomicBool::new(false),
             sleepers: AtomicUsize::new(0),
             lock: Mutex::new(()),
             wake: Condvar::new(),
@@ -101,6 +104,9 @@ impl Pool {
         while s.finished.load(Ordering::Acquire) < n {
             std::hint::spin_loop();
         }
+        if s.panicked.swap(false, Ordering::AcqRel) {
+            panic!("a task of the cpu backend's thread pool panicked (message above)");
+        }
     }
 }
 
@@ -121,7 +127,10 @@ fn work(s: &Shared, job_no: u64) {
         // SAFETY: a claimed task of the current job means the publisher is still inside `run`
         // (it waits for this task), so the job closure is alive.
         let f = unsafe { &*(*s.job.get()).expect("job is set while tasks are claimable") };
-        f(idx);
+        // A panicking task still counts as finished, so the caller does not wait forever.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(idx))).is_err() {
+            s.panicked.store(true, Ordering::Release);
+        }
         s.finished.fetch_add(1, Ordering::AcqRel);
     }
 }
@@ -141,7 +150,7 @@ fn worker(s: &Shared) {
                 return;
             }
             spins += 1;
-            if spins % 64 == 0 && start.elapsed() > SPIN {
+            if spins.is_multiple_of(64) && start.elapsed() > SPIN {
                 let mut g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
                 s.sleepers.fetch_add(1, Ordering::AcqRel);
                 while s.claim.load(Ordering::Acquire) >> 32 == seen && !s.stop.load(Ordering::Relaxed) {
@@ -186,6 +195,19 @@ mod tests {
                 assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "threads {threads}, n {n}");
             }
         }
+    }
+
+    #[test]
+    fn a_panicking_task_panics_the_caller_instead_of_hanging() {
+        let pool = Pool::new(2).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.run(8, &|i| assert_ne!(i, 5))));
+        assert!(r.is_err());
+        // The pool still works afterwards.
+        let count = AtomicUsize::new(0);
+        pool.run(10, &|_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(count.load(Ordering::Relaxed), 10);
     }
 
     #[test]

@@ -35,7 +35,7 @@ impl Drop for Profile {
         }
         let total: Duration = self.totals.values().map(|v| v.0).sum();
         let mut rows: Vec<_> = self.totals.iter().collect();
-        rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1 .0));
         eprintln!("aviary cpu profile: {:.3} s in ops", total.as_secs_f64());
         for (k, (d, n)) in rows {
             eprintln!("  {:>6.2}%  {:>10.3} ms  {:>8} calls  {k}", 100.0 * d.as_secs_f64() / total.as_secs_f64(), d.as_secs_f64() * 1e3, n);

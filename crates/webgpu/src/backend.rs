@@ -8,9 +8,9 @@ use model::{LoraKind, ModelError, Ops, TensorSource};
 
 use crate::buffers::{GpuAct, GpuWeight, MatrixPart, Tracked};
 use crate::context::{Gpu, WebGpuOptions};
-use crate::kernels::{Kernel, MATMUL_TILE};
+use crate::kernels::{matvec_type, Kernel, MATMUL_TILE, MATVEC_TPR, MATVEC_WG, TILED_BLOCK, TILED_MIN_TOKENS};
 use crate::layout::TypeLayout;
-use crate::recorder::Recorder;
+use crate::recorder::{ProfileRow, Recorder};
 use crate::WebGpuError;
 
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -24,6 +24,23 @@ mod epi {
     pub const SIGMOID: u32 = 2;
     pub const DECAY: u32 = 3;
     pub const ADD_BIAS: u32 = 8;
+    pub const RELU_SQUARE: u32 = 16;
+    pub const ADD_TO_RESID: u32 = 32;
+}
+
+/// The last matmul recorded, while the next op may still fold into it (relu_square, add).
+struct FusableMatmul {
+    /// Recorder generation and pending index of its dispatch.
+    generation: u64,
+    index: usize,
+    kernel: Kernel,
+    params: Vec<u32>,
+    /// Position of the epilogue code in `params`.
+    epi_at: usize,
+    /// w, x, bias, out, resid.
+    bufs: [(u64, wgpu::Buffer); 5],
+    groups: [u32; 3],
+    shape: [u32; 3],
 }
 
 /// The wgpu backend.
@@ -41,6 +58,8 @@ pub struct WebGpuBackend {
     part_cap: Option<u64>,
     /// Result buffers of `argmax_rows`, one per row count seen.
     argmax_ids: Vec<Tracked>,
+    opts: WebGpuOptions,
+    last_matmul: Option<FusableMatmul>,
 }
 
 fn grid_rows(rows: usize, max: u32) -> (u32, u32) {
@@ -52,7 +71,7 @@ impl WebGpuBackend {
     /// Opens the adapter chosen by `opts` and compiles the model-independent kernels.
     pub fn new(opts: &WebGpuOptions) -> Result<Self, WebGpuError> {
         let gpu = Gpu::open(opts)?;
-        let rec = Recorder::new();
+        let rec = Recorder::new(opts.profile);
         let graveyard = rec.graveyard.clone();
         let mut next_id = 0;
         let mut tracked = |label: &str, size: u64| -> Result<Tracked, WebGpuError> {
@@ -61,7 +80,25 @@ impl WebGpuBackend {
         };
         let tokens = tracked("step tokens", 4 * 4096)?;
         let dummies = (0..6).map(|_| tracked("dummy", 16)).collect::<Result<Vec<_>, _>>()?;
-        let mut backend = WebGpuBackend { gpu, rec, next_id, step_tokens: Vec::new(), tokens, dummies, staging: None, part_cap: None, argmax_ids: Vec::new() };
+        let mut opts = opts.clone();
+        opts.matvec_rows = match opts.matvec_rows {
+            0 | 1 => 1,
+            2 | 3 => 2,
+            _ => 4,
+        };
+        let mut backend = WebGpuBackend {
+            gpu,
+            rec,
+            next_id,
+            step_tokens: Vec::new(),
+            tokens,
+            dummies,
+            staging: None,
+            part_cap: None,
+            argmax_ids: Vec::new(),
+            opts,
+            last_matmul: None,
+        };
         use Kernel as K;
         for k in [K::LayerNorm, K::TokenShiftLerp, K::Wkv7Output, K::Add, K::ReluSquare, K::ValueResidual, K::CopyRows, K::Argmax] {
             backend.rec.pipelines.get(&backend.gpu, k)?;
@@ -82,6 +119,63 @@ impl WebGpuBackend {
     /// The adapter's largest storage binding; weights larger than this are split by rows.
     pub fn max_binding(&self) -> u64 {
         self.gpu.max_binding()
+    }
+
+    /// The options the backend runs with (after clamping).
+    pub fn options(&self) -> &WebGpuOptions {
+        &self.opts
+    }
+
+    /// Switches between the fast matmul kernels and the generic one (for comparisons and tests);
+    /// takes effect for matmuls recorded from now on.
+    pub fn set_fast_kernels(&mut self, on: bool) {
+        self.opts.fast_kernels = on;
+    }
+
+    /// Sets the weight rows per matvec thread group (1, 2 or 4; others are rounded down).
+    pub fn set_matvec_rows(&mut self, nr: u32) {
+        self.opts.matvec_rows = match nr {
+            0 | 1 => 1,
+            2 | 3 => 2,
+            _ => 4,
+        };
+    }
+
+    /// Per-kernel GPU times recorded so far (empty unless profiling), most expensive first.
+    pub fn profile_rows(&self) -> Vec<ProfileRow> {
+        self.rec.profile_rows()
+    }
+
+    /// Clears the profile (e.g. after warm-up).
+    pub fn reset_profile(&mut self) {
+        self.rec.reset_profile();
+    }
+
+    /// The profile as a table: per (kernel, shape) calls, total and mean time, share of the total.
+    pub fn profile_report(&self) -> String {
+        let rows = self.rec.profile_rows();
+        let (flushes, span) = self.rec.profile_span();
+        let total: f64 = rows.iter().map(|r| r.total_ns).sum();
+        let mut s = format!(
+            "wgpu profile on {}: {flushes} profiled submits, GPU span {:.3} ms total ({:.1} us per submit), dispatches sum {:.3} ms\n",
+            self.gpu.name,
+            span / 1e6,
+            span / 1e3 / flushes.max(1) as f64,
+            total / 1e6
+        );
+        s += &format!("{:<28} {:>22} {:>8} {:>12} {:>10} {:>6}\n", "kernel", "shape", "calls", "total ms", "mean us", "share");
+        for r in rows {
+            s += &format!(
+                "{:<28} {:>22} {:>8} {:>12.3} {:>10.2} {:>5.1}%\n",
+                r.kernel,
+                format!("{:?}", r.shape),
+                r.calls,
+                r.total_ns / 1e6,
+                r.total_ns / 1e3 / r.calls.max(1) as f64,
+                100.0 * r.total_ns / total.max(1e-9)
+            );
+        }
+        s
     }
 
     /// Caps the size of one weight part (to exercise splitting in tests); never raises the limit.
@@ -119,6 +213,12 @@ impl WebGpuBackend {
             self.rec.pipelines.get(&self.gpu, Kernel::Matmul(ty, tile))?;
         }
         self.rec.pipelines.get(&self.gpu, Kernel::Embed(ty))?;
+        if self.opts.fast_kernels {
+            self.rec.pipelines.get(&self.gpu, Kernel::MatmulTiled(ty))?;
+            if matvec_type(ty, cols).is_some() {
+                self.rec.pipelines.get(&self.gpu, Kernel::Matvec(ty, self.opts.matvec_rows))?;
+            }
+        }
         let mut parts = Vec::new();
         let mut first = 0;
         let mut packed = Vec::new();
@@ -142,9 +242,42 @@ impl WebGpuBackend {
         Tracked::new(self.next_id, buffer, self.rec.graveyard.clone())
     }
 
-    fn dispatch(&mut self, kernel: Kernel, params: &[u32], buffers: &[&Tracked], groups: [u32; 3]) {
+    fn dispatch(&mut self, kernel: Kernel, params: &[u32], buffers: &[&Tracked], groups: [u32; 3], shape: [u32; 3]) {
+        self.before_op();
         let bufs: Vec<(u64, &wgpu::Buffer)> = buffers.iter().map(|t| (t.id, &t.buffer)).collect();
-        self.rec.dispatch(&self.gpu, kernel, params, &bufs, groups);
+        self.rec.dispatch(&self.gpu, kernel, params, &bufs, groups, shape);
+    }
+
+    /// Called before recording any op: submits what is recorded so far when `submit_every`
+    /// dispatches have piled up, so the GPU works while the host encodes the rest of the step.
+    fn before_op(&mut self) {
+        let every = self.opts.submit_every;
+        if every > 0 && self.rec.pending_len() >= every {
+            if let Err(e) = self.flush(|_| {}) {
+                self.rec.deferred.get_or_insert(e);
+            }
+        }
+    }
+
+    /// The last matmul, if it was the last dispatch recorded and wrote buffer `out_id`.
+    fn fusable(&self, out_id: u64) -> Option<&FusableMatmul> {
+        self.last_matmul
+            .as_ref()
+            .filter(|f| f.generation == self.rec.generation && f.index + 1 == self.rec.pending_len() && f.bufs[3].0 == out_id)
+    }
+
+    /// Re-records the last matmul with `bits` added to its epilogue (and `resid` bound).
+    fn refuse_last(&mut self, bits: u32, resid: Option<(u64, wgpu::Buffer)>) {
+        let Some(mut f) = self.last_matmul.take() else { return };
+        f.params[f.epi_at] |= bits;
+        if let Some(r) = resid {
+            f.bufs[4] = r;
+        }
+        let bufs: Vec<(u64, &wgpu::Buffer)> = f.bufs.iter().map(|(id, b)| (*id, b)).collect();
+        self.rec.replace_last(&self.gpu, f.kernel, &f.params, &bufs, f.groups, f.shape);
+        if self.rec.pending_len() == f.index + 1 {
+            self.last_matmul = Some(f);
+        }
     }
 
     /// A 1-D grid of 256-thread workgroups over `n` elements: (groups, row stride in elements).
@@ -156,10 +289,11 @@ impl WebGpuBackend {
 
     fn elementwise(&mut self, kernel: Kernel, n: usize, extra: u32, buffers: &[&Tracked]) {
         let (groups, stride) = self.grid_1d(n);
-        self.dispatch(kernel, &[n as u32, stride, extra, 0], buffers, groups);
+        self.dispatch(kernel, &[n as u32, stride, extra, 0], buffers, groups, [n as u32, 0, 0]);
     }
 
-    /// `out = epilogue(W · x)` over every part of `w`.
+    /// `out = epilogue(W · x)` over every part of `w`: the vectorized matvec for one token where the
+    /// type has one, the tiled kernel for many tokens, else the generic kernel.
     fn matmul_epi(&mut self, w: &GpuWeight, x: &GpuAct, out: &GpuAct, epilogue: u32, bias: Option<&GpuWeight>) {
         let GpuWeight::Matrix { ty, rows, cols, row_words, parts, name } = w else {
             panic!("matmul expects a matrix weight, got vectors");
@@ -167,17 +301,48 @@ impl WebGpuBackend {
         assert_eq!(x.cols, *cols, "matmul '{name}': x has {} columns, weight has {cols}", x.cols);
         assert_eq!(out.cols, *rows, "matmul '{name}': out has {} columns, weight has {rows} rows", out.cols);
         assert_eq!(out.rows, x.rows, "matmul '{name}': out rows");
+        self.before_op();
+        self.last_matmul = None;
         let t = x.rows;
-        let tile = if t == 1 { 1 } else { MATMUL_TILE };
-        let bias = bias.map(GpuWeight::vectors);
+        let fast = self.opts.fast_kernels;
+        let matvec = if fast && t == 1 { matvec_type(*ty, *cols) } else { None };
+        let bias = bias.map(GpuWeight::vectors).unwrap_or(&self.dummies[0]);
+        let resid = &self.dummies[1];
         let max = self.gpu.limits.max_compute_workgroups_per_dimension;
         for part in parts {
-            let (gx, gy) = grid_rows(part.rows, max);
-            let params = [*cols as u32, *rows as u32, t as u32, part.first_row as u32, part.rows as u32, *row_words as u32, epilogue, gx];
-            let bias_buf = bias.unwrap_or(&self.dummies[0]);
-            let bufs: Vec<(u64, &wgpu::Buffer)> =
-                [&part.buf, &x.buf, bias_buf, &out.buf].iter().map(|t| (t.id, &t.buffer)).collect();
-            self.rec.dispatch(&self.gpu, Kernel::Matmul(*ty, tile), &params, &bufs, [gx, gy, (t as u32).div_ceil(tile)]);
+            let shape = [*rows as u32, *cols as u32, t as u32];
+            let (kernel, params, groups, epi_at) = if let Some(items) = matvec {
+                let nr = self.opts.matvec_rows;
+                let per_wg = MATVEC_WG / MATVEC_TPR * nr;
+                let (gx, gy) = grid_rows(part.rows.div_ceil(per_wg as usize), max);
+                let params = vec![*cols as u32, *rows as u32, part.first_row as u32, part.rows as u32, (*row_words / 4) as u32, epilogue, gx, items];
+                (Kernel::Matvec(*ty, nr), params, [gx, gy, 1], 5)
+            } else if fast && t >= TILED_MIN_TOKENS {
+                let gx = (part.rows as u32).div_ceil(TILED_BLOCK);
+                let params = vec![*cols as u32, *rows as u32, t as u32, part.first_row as u32, part.rows as u32, *row_words as u32, epilogue, gx];
+                (Kernel::MatmulTiled(*ty), params, [gx, (t as u32).div_ceil(TILED_BLOCK), 1], 6)
+            } else {
+                let tile = if t == 1 { 1 } else { MATMUL_TILE };
+                let (gx, gy) = grid_rows(part.rows, max);
+                let params = vec![*cols as u32, *rows as u32, t as u32, part.first_row as u32, part.rows as u32, *row_words as u32, epilogue, gx];
+                (Kernel::Matmul(*ty, tile), params, [gx, gy, (t as u32).div_ceil(tile)], 6)
+            };
+            let tracked = [&part.buf, &x.buf, bias, &out.buf, resid];
+            let bufs: Vec<(u64, &wgpu::Buffer)> = tracked.iter().map(|t| (t.id, &t.buffer)).collect();
+            let before = self.rec.pending_len();
+            self.rec.dispatch(&self.gpu, kernel, &params, &bufs, groups, shape);
+            if parts.len() == 1 && self.rec.pending_len() == before + 1 {
+                self.last_matmul = Some(FusableMatmul {
+                    generation: self.rec.generation,
+                    index: before,
+                    kernel,
+                    params,
+                    epi_at,
+                    bufs: tracked.map(|t| (t.id, t.buffer.clone())),
+                    groups,
+                    shape,
+                });
+            }
         }
     }
 
@@ -195,13 +360,14 @@ impl WebGpuBackend {
             }
         };
         let ids = self.argmax_ids.swap_remove(pos);
-        self.dispatch(Kernel::Argmax, &[x.cols as u32, x.rows as u32, 0, 0], &[&x.buf, &ids], [x.rows as u32, 1, 1]);
+        self.dispatch(Kernel::Argmax, &[x.cols as u32, x.rows as u32, 0, 0], &[&x.buf, &ids], [x.rows as u32, 1, 1], [x.cols as u32, x.rows as u32, 0]);
         let bytes = self.read_bytes(&ids, size);
         self.argmax_ids.push(ids);
         Ok(bytemuck::cast_slice::<u8, u32>(&bytes?)[..x.rows].to_vec())
     }
 
     fn flush(&mut self, extra: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<(), WebGpuError> {
+        self.last_matmul = None;
         if !self.step_tokens.is_empty() {
             self.gpu.queue.write_buffer(&self.tokens.buffer, 0, bytemuck::cast_slice(&self.step_tokens));
             self.step_tokens.clear();
@@ -325,23 +491,25 @@ impl Ops for WebGpuBackend {
                 }
             }
         }
+        self.before_op();
         let offset = self.step_tokens.len() as u32;
         self.step_tokens.extend_from_slice(tokens);
         let units = cols.div_ceil(32) as u32;
         for part in parts {
             let params = [*cols as u32, tokens.len() as u32, offset, part.first_row as u32, part.rows as u32, *row_words as u32, units, 0];
             let bufs = [(part.buf.id, &part.buf.buffer), (self.tokens.id, &self.tokens.buffer), (out.buf.id, &out.buf.buffer)];
-            self.rec.dispatch(&self.gpu, Kernel::Embed(*ty), &params, &bufs, [units.div_ceil(64), tokens.len() as u32, 1]);
+            self.rec.dispatch(&self.gpu, Kernel::Embed(*ty), &params, &bufs, [units.div_ceil(64), tokens.len() as u32, 1], [*cols as u32, tokens.len() as u32, 0]);
         }
     }
 
     fn layer_norm(&mut self, x: &GpuAct, w: &GpuWeight, b: &GpuWeight, eps: f32, out: &mut GpuAct) {
         let params = [x.cols as u32, x.rows as u32, eps.to_bits(), 0];
-        self.dispatch(Kernel::LayerNorm, &params, &[&x.buf, w.vectors(), b.vectors(), &out.buf], [x.rows as u32, 1, 1]);
+        self.dispatch(Kernel::LayerNorm, &params, &[&x.buf, w.vectors(), b.vectors(), &out.buf], [x.rows as u32, 1, 1], [x.cols as u32, x.rows as u32, 0]);
     }
 
     fn token_shift_lerp(&mut self, x: &GpuAct, shift: &mut GpuAct, mu: &GpuWeight, outs: &mut [&mut GpuAct]) {
         assert!(outs.len() <= 6, "token_shift_lerp: at most 6 outputs, got {}", outs.len());
+        self.before_op();
         let mut bufs: Vec<(u64, &wgpu::Buffer)> = vec![
             (x.buf.id, &x.buf.buffer),
             (shift.buf.id, &shift.buf.buffer),
@@ -352,7 +520,7 @@ impl Ops for WebGpuBackend {
             bufs.push((t.id, &t.buffer));
         }
         let params = [x.cols as u32, x.rows as u32, outs.len() as u32, 0];
-        self.rec.dispatch(&self.gpu, Kernel::TokenShiftLerp, &params, &bufs, [(x.cols as u32).div_ceil(64), 1, 1]);
+        self.rec.dispatch(&self.gpu, Kernel::TokenShiftLerp, &params, &bufs, [(x.cols as u32).div_ceil(64), 1, 1], [x.cols as u32, x.rows as u32, outs.len() as u32]);
     }
 
     fn matmul(&mut self, w: &GpuWeight, x: &GpuAct, out: &mut GpuAct) {
@@ -408,7 +576,7 @@ impl Ops for WebGpuBackend {
         }
         let params = [k.cols as u32, k.rows as u32, 0, 0];
         let bufs = [&r.buf, &decay.buf, &k.buf, &v.buf, &a.buf, k_k.vectors(), k_a.vectors(), &state.buf, &y.buf];
-        self.dispatch(Kernel::Wkv7(n as u32), &params, &bufs, [state.rows as u32, 1, 1]);
+        self.dispatch(Kernel::Wkv7(n as u32), &params, &bufs, [state.rows as u32, 1, 1], [k.cols as u32, k.rows as u32, 0]);
     }
 
     fn wkv7_output(
@@ -426,14 +594,29 @@ impl Ops for WebGpuBackend {
     ) {
         let params = [y.cols as u32, head_size as u32, eps.to_bits(), 0];
         let bufs = [&y.buf, &r.buf, &k.buf, &v.buf, &g.buf, r_k.vectors(), ln_w.vectors(), ln_b.vectors()];
-        self.dispatch(Kernel::Wkv7Output, &params, &bufs, [(y.cols / head_size) as u32, y.rows as u32, 1]);
+        self.dispatch(Kernel::Wkv7Output, &params, &bufs, [(y.cols / head_size) as u32, y.rows as u32, 1], [y.cols as u32, y.rows as u32, 0]);
     }
 
     fn add(&mut self, x: &mut GpuAct, y: &GpuAct) {
+        // x += y right after the matmul that wrote y: the matmul adds its outputs to x as it stores them.
+        if let Some(f) = self.fusable(y.buf.id) {
+            let free = f.params[f.epi_at] & epi::ADD_TO_RESID == 0 && f.bufs[..4].iter().all(|b| b.0 != x.buf.id);
+            if free && x.len() == y.len() {
+                self.refuse_last(epi::ADD_TO_RESID, Some((x.buf.id, x.buf.buffer.clone())));
+                return;
+            }
+        }
         self.elementwise(Kernel::Add, x.len(), 0, &[&x.buf, &y.buf]);
     }
 
     fn relu_square(&mut self, x: &mut GpuAct) {
+        // Right after the matmul that wrote x: square its outputs as they are stored.
+        if let Some(f) = self.fusable(x.buf.id) {
+            if f.params[f.epi_at] & (epi::RELU_SQUARE | epi::ADD_TO_RESID) == 0 {
+                self.refuse_last(epi::RELU_SQUARE, None);
+                return;
+            }
+        }
         self.elementwise(Kernel::ReluSquare, x.len(), 0, &[&x.buf]);
     }
 
@@ -445,6 +628,14 @@ impl Ops for WebGpuBackend {
 
     fn argmax(&mut self, logits: &GpuAct) -> Option<Result<Vec<u32>, ModelError>> {
         Some(self.argmax_rows(logits).map_err(ModelError::from))
+    }
+}
+
+impl Drop for WebGpuBackend {
+    fn drop(&mut self) {
+        if !self.rec.profile_rows().is_empty() {
+            eprint!("{}", self.profile_report());
+        }
     }
 }
 

@@ -5,6 +5,11 @@ use std::sync::{Arc, Mutex};
 use crate::WebGpuError;
 
 /// How to open the backend.
+///
+/// `Default` reads tuning switches from the environment, so `aviary bench --backend wgpu` can
+/// compare variants without new flags: `AVIARY_WGPU_PROFILE=1` (profile, printed to stderr when the
+/// backend is dropped), `AVIARY_WGPU_KERNELS=generic` (fast_kernels off), `AVIARY_WGPU_NR=<n>`
+/// (matvec_rows) and `AVIARY_WGPU_SUBMIT_EVERY=<n>` (submit_every).
 #[derive(Clone, Debug)]
 pub struct WebGpuOptions {
     /// Use the first adapter whose name contains this text (case-insensitive); `None` picks the
@@ -13,12 +18,44 @@ pub struct WebGpuOptions {
     /// Use subgroup operations where the adapter has them; `false` forces the workgroup-memory
     /// fallback (to test it, or to work around a driver).
     pub subgroups: bool,
+    /// Time every dispatch with GPU timestamps (needs TIMESTAMP_QUERY; slows steps down).
+    pub profile: bool,
+    /// Use the vectorized one-token matvec and the tiled prefill matmul where they apply; `false`
+    /// runs every matmul through the generic kernel (for comparisons).
+    pub fast_kernels: bool,
+    /// Weight rows each matvec thread group handles (sharing x loads between them): 1, 2 or 4.
+    pub matvec_rows: u32,
+    /// Submit the recording every this many dispatches inside a step, so the GPU starts while
+    /// the host still encodes the rest; 0 submits once per step.
+    pub submit_every: usize,
+}
+
+fn env_flag(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 impl Default for WebGpuOptions {
     fn default() -> Self {
-        WebGpuOptions { adapter: None, subgroups: true }
+        let num = |name: &str, default: usize| env_flag(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+        WebGpuOptions {
+            adapter: None,
+            subgroups: true,
+            profile: env_flag("AVIARY_WGPU_PROFILE").is_some_and(|v| v != "0"),
+            fast_kernels: !matches!(env_flag("AVIARY_WGPU_KERNELS").as_deref(), Some("generic")),
+            matvec_rows: num("AVIARY_WGPU_NR", 2) as u32,
+            submit_every: num("AVIARY_WGPU_SUBMIT_EVERY", 0),
+        }
     }
+}
+
+/// How profiling takes GPU timestamps on this device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Timestamps {
+    None,
+    /// One timestamp after each dispatch, inside the step's pass.
+    InsidePasses,
+    /// A pass per dispatch with begin/end timestamps (adds per-pass overhead to the step).
+    PerPass,
 }
 
 /// What `list_adapters` reports about one adapter.
@@ -37,6 +74,7 @@ pub(crate) struct Gpu {
     pub name: String,
     pub limits: wgpu::Limits,
     pub subgroups: bool,
+    pub timestamps: Timestamps,
     /// Errors wgpu reported outside an error scope; surfaced at the next `end_step` or `read`.
     pub errors: Arc<Mutex<Vec<String>>>,
 }
@@ -148,7 +186,20 @@ impl Gpu {
             ));
         }
         let subgroups = opts.subgroups && adapter.features().contains(wgpu::Features::SUBGROUP);
-        let required_features = if subgroups { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() };
+        let mut required_features = if subgroups { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() };
+        let inside = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+        let timestamps = if !opts.profile || !adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            Timestamps::None
+        } else if adapter.features().contains(inside) {
+            Timestamps::InsidePasses
+        } else {
+            Timestamps::PerPass
+        };
+        match timestamps {
+            Timestamps::None => {}
+            Timestamps::InsidePasses => required_features |= inside,
+            Timestamps::PerPass => required_features |= wgpu::Features::TIMESTAMP_QUERY,
+        }
         let desc = wgpu::DeviceDescriptor {
             label: Some("aviary"),
             required_features,
@@ -166,7 +217,7 @@ impl Gpu {
                 v.push(e.to_string());
             }
         }));
-        Ok(Gpu { device, queue, name, limits, subgroups, errors })
+        Ok(Gpu { device, queue, name, limits, subgroups, timestamps, errors })
     }
 
     /// The largest buffer one storage binding may cover.

@@ -11,8 +11,12 @@ use crate::WebGpuError;
 /// One compiled kernel variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Kernel {
-    /// Weight type and tokens per tile (1 for decode).
+    /// Weight type and tokens per tile: the generic matmul, any type and shape.
     Matmul(GgmlType, u32),
+    /// Weight type and rows per thread group: the vectorized one-token matvec (`matvec_type`).
+    Matvec(GgmlType, u32),
+    /// Weight type: the tiled many-token matmul of prefill.
+    MatmulTiled(GgmlType),
     Embed(GgmlType),
     LayerNorm,
     TokenShiftLerp,
@@ -30,6 +34,37 @@ pub(crate) enum Kernel {
 pub(crate) const MATMUL_WG: u32 = 64;
 /// Tokens per matmul tile when a step has more than one token.
 pub(crate) const MATMUL_TILE: u32 = 8;
+/// Rows (and tokens) of one matmul_tiled tile.
+pub(crate) const TILED_BLOCK: u32 = 64;
+/// Tokens from which a step's matmuls use matmul_tiled rather than the generic kernel.
+pub(crate) const TILED_MIN_TOKENS: usize = 16;
+/// Threads per matvec workgroup and lanes per row group (shaders/matvec.wgsl).
+pub(crate) const MATVEC_WG: u32 = 256;
+pub(crate) const MATVEC_TPR: u32 = 32;
+
+/// The matvec item code of a type, if it has one.
+fn matvec_items(ty: GgmlType) -> Option<&'static str> {
+    Some(match ty {
+        GgmlType::F32 => include_str!("shaders/matvec/f32.wgsl"),
+        GgmlType::F16 => include_str!("shaders/matvec/f16.wgsl"),
+        GgmlType::Q4_K => include_str!("shaders/matvec/q4_k.wgsl"),
+        GgmlType::Q6_K => include_str!("shaders/matvec/q6_k.wgsl"),
+        _ => return None,
+    })
+}
+
+/// Work items of one matvec row of `cols` elements, when the type has a matvec kernel and `cols`
+/// fits its item size (float rows must fill whole 16-byte words).
+pub(crate) fn matvec_type(ty: GgmlType, cols: usize) -> Option<u32> {
+    let items = match ty {
+        GgmlType::F32 if cols % 4 == 0 => cols / 4,
+        GgmlType::F16 if cols % 8 == 0 => cols / 8,
+        GgmlType::Q4_K => cols / 256 * 8,
+        GgmlType::Q6_K => cols / 256 * 4,
+        _ => return None,
+    };
+    Some(items as u32)
+}
 
 fn decoder(ty: GgmlType) -> Option<&'static str> {
     use GgmlType as T;
@@ -71,6 +106,24 @@ pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
                 include_str!("shaders/matmul.wgsl"),
             ]
             .join("\n")
+        }
+        Kernel::Matvec(ty, nr) => {
+            let reduce = if subgroups {
+                include_str!("shaders/matvec_reduce_subgroup.wgsl")
+            } else {
+                include_str!("shaders/matvec_reduce_shared.wgsl")
+            };
+            [
+                &format!("const NR: u32 = {nr}u;\n"),
+                reduce,
+                include_str!("shaders/lora.wgsl"),
+                include_str!("shaders/matvec.wgsl"),
+                matvec_items(ty)?,
+            ]
+            .join("\n")
+        }
+        Kernel::MatmulTiled(ty) => {
+            [QUANT_COMMON, decoder(ty)?, include_str!("shaders/lora.wgsl"), include_str!("shaders/matmul_tiled.wgsl")].join("\n")
         }
         Kernel::Embed(ty) => [QUANT_COMMON, decoder(ty)?, include_str!("shaders/embed.wgsl")].join("\n"),
         Kernel::Wkv7(n) => format!("const N: u32 = {n}u;\n{}", include_str!("shaders/wkv7.wgsl")),

@@ -2,9 +2,11 @@
 //! 18, 22, 34, 110 and 210 bytes are not 4-byte aligned), never dequantized. Each row becomes a fixed
 //! number of words, so a tensor splits by rows into parts that fit a storage binding.
 //!
-//! Re-packing inserts two zero bytes into blocks that need them: after the leading f16 scale of
-//! Q4_0, Q5_0 and Q8_0 (so the quants that follow start on a word), and at the end of Q3_K and Q6_K
-//! (whose f16 scale is last). F16/BF16 rows of an odd length get one padding element.
+//! Re-packing inserts zero bytes into blocks that need them: two after the leading f16 scale of
+//! Q4_0, Q5_0 and Q8_0 (so the quants that follow start on a word), two at the end of Q3_K (112
+//! bytes) and fourteen at the end of Q6_K (224 bytes), so that every K-quant block used by the
+//! vectorized decode kernels (Q4_K: 144, Q6_K: 224) starts on 16 bytes and loads as `vec4<u32>`.
+//! Float rows (F32, F16, BF16) are padded with zeros to a multiple of 16 bytes for the same reason.
 
 use gguf::GgmlType;
 
@@ -16,8 +18,10 @@ pub struct TypeLayout {
     pub block_elems: usize,
     /// Bytes per block in the file.
     pub file_bytes: usize,
-    /// Where two zero bytes are inserted into each block, if anywhere.
+    /// Where zero bytes are inserted into each block, if anywhere.
     pub pad_at: Option<usize>,
+    /// How many zero bytes are inserted at `pad_at`.
+    pub pad_len: usize,
 }
 
 impl TypeLayout {
@@ -38,11 +42,21 @@ impl TypeLayout {
             T::Q6_K => (256, 210, Some(210)),
             _ => return None,
         };
-        Some(TypeLayout { ty, block_elems, file_bytes, pad_at })
+        let pad_len = match (ty, pad_at) {
+            (T::Q6_K, _) => 14,
+            (_, Some(_)) => 2,
+            (_, None) => 0,
+        };
+        Some(TypeLayout { ty, block_elems, file_bytes, pad_at, pad_len })
     }
 
-    fn gpu_block_bytes(&self) -> usize {
-        self.file_bytes + if self.pad_at.is_some() { 2 } else { 0 }
+    /// Bytes of one block on the GPU.
+    pub fn gpu_block_bytes(&self) -> usize {
+        self.file_bytes + self.pad_len
+    }
+
+    fn is_float(&self) -> bool {
+        self.block_elems == 1
     }
 
     /// Bytes of one row of `cols` elements in the file, or `None` when `cols` is not whole blocks.
@@ -52,7 +66,12 @@ impl TypeLayout {
 
     /// u32 words of one row of `cols` elements on the GPU.
     pub fn row_words(&self, cols: usize) -> usize {
-        (cols / self.block_elems * self.gpu_block_bytes()).div_ceil(4)
+        let bytes = cols / self.block_elems * self.gpu_block_bytes();
+        if self.is_float() {
+            bytes.div_ceil(16) * 4
+        } else {
+            bytes.div_ceil(4)
+        }
     }
 
     /// Re-packs whole rows (`src` = `n` rows as in the file) into GPU words, appended to `dst`.
@@ -66,7 +85,7 @@ impl TypeLayout {
                 Some(at) => {
                     for block in row.chunks_exact(self.file_bytes) {
                         dst.extend_from_slice(&block[..at]);
-                        dst.extend_from_slice(&[0, 0]);
+                        dst.resize(dst.len() + self.pad_len, 0);
                         dst.extend_from_slice(&block[at..]);
                     }
                 }
@@ -104,11 +123,32 @@ mod tests {
     }
 
     #[test]
-    fn odd_f16_rows_are_padded_to_words() {
+    fn odd_f16_rows_are_padded_to_16_bytes() {
         let l = TypeLayout::of(GgmlType::F16).unwrap();
         let rows: Vec<u8> = (0..12).collect(); // 2 rows of 3 halves
         let mut out = Vec::new();
         l.repack_rows(&rows, 3, &mut out);
-        assert_eq!(out, vec![0, 1, 2, 3, 4, 5, 0, 0, 6, 7, 8, 9, 10, 11, 0, 0]);
+        let mut expected = vec![0u8; 32];
+        expected[..6].copy_from_slice(&rows[..6]);
+        expected[16..22].copy_from_slice(&rows[6..]);
+        assert_eq!(out, expected);
+        assert_eq!(l.row_words(3), 4);
+        assert_eq!(l.row_words(8), 4);
+        assert_eq!(l.row_words(9), 8);
+    }
+
+    #[test]
+    fn vectorized_blocks_start_on_16_bytes() {
+        for ty in [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q3_K] {
+            let l = TypeLayout::of(ty).unwrap();
+            assert_eq!(l.gpu_block_bytes() % 16, 0, "{ty}");
+        }
+        let l = TypeLayout::of(GgmlType::Q6_K).unwrap();
+        let block: Vec<u8> = (0..210).map(|i| i as u8).collect();
+        let mut out = Vec::new();
+        l.repack_rows(&block, 256, &mut out);
+        assert_eq!(out.len(), 224);
+        assert_eq!(&out[..210], &block[..]);
+        assert!(out[210..].iter().all(|&b| b == 0));
     }
 }

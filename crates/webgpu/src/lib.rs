@@ -25,3 +25,4 @@ pub use buffers::{GpuAct, GpuWeight, MatrixPart};
 pub use context::{list_adapters, AdapterSummary, WebGpuOptions};
 pub use error::WebGpuError;
 pub use layout::TypeLayout;
+pub use recorder::ProfileRow;

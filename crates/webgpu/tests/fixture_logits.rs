@@ -51,7 +51,7 @@ fn open(stem: &str) -> Option<(Arc<GgufFile>, serde_json::Value)> {
 
 fn gpu_runner(file: &Arc<GgufFile>, subgroups: bool, chunk: usize) -> Option<Rwkv7Runner<WebGpuBackend>> {
     common::backend(subgroups)?;
-    let backend = WebGpuBackend::new(&WebGpuOptions { adapter: std::env::var("AVIARY_WGPU_ADAPTER").ok(), subgroups }).ok()?;
+    let backend = WebGpuBackend::new(&WebGpuOptions { adapter: std::env::var("AVIARY_WGPU_ADAPTER").ok(), subgroups, ..Default::default() }).ok()?;
     let mut runner = Rwkv7Runner::load(file.clone(), backend).expect("load fixture on wgpu");
     runner.set_chunk_size(chunk);
     Some(runner)

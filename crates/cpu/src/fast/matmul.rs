@@ -66,7 +66,8 @@ pub fn matmul(pool: &Pool, kern: &RowKernel, w: &[u8], x: &[f32], k: usize, out:
 
     // Prefill: tasks are (weight-row tile) × (run of activation rows), so the last tasks are short.
     let rows_total = t * p;
-    let group = kern.max_rows();
+    // Whole tokens per kernel call (all planes of a token in one call), at most 8 rows.
+    let group = ((kern.max_rows() / p).max(1) * p).min(8);
     let tile = if m.div_ceil(TILE_ROWS) >= threads * 2 { TILE_ROWS } else { m.div_ceil(threads * 2).max(1) };
     let row_tiles = m.div_ceil(tile);
     let shared = Disjoint::new(out);

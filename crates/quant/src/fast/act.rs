@@ -76,7 +76,7 @@ pub fn quantize_acts_planes(ty: GgmlType, x: &[f32], k: usize, planes: usize, ou
     let fmt = ActFormat::for_weight(ty)?;
     let planes = if fmt == ActFormat::F32 { 1 } else { planes.clamp(1, 2) };
     let (e, _) = fmt.block();
-    if k == 0 || k % e != 0 || x.len() % k != 0 {
+    if k == 0 || !k.is_multiple_of(e) || !x.len().is_multiple_of(k) {
         return Err(QuantError::PartialBlock { ty, elements: k, block_size: e });
     }
     let rb = fmt.row_bytes(k);

@@ -106,7 +106,7 @@ fn from_env(value: Option<&str>) -> Isa {
     match Isa::parse(value) {
         Some(wanted) if wanted.is_supported() => wanted,
         // An unsupported request: the best supported level not above it.
-        Some(wanted) => available().into_iter().filter(|&i| i <= wanted).last().unwrap_or(Isa::Scalar),
+        Some(wanted) => available().into_iter().rfind(|&i| i <= wanted).unwrap_or(Isa::Scalar),
         None => {
             eprintln!("aviary: AVIARY_SIMD={value:?} is not one of scalar, avx2, avx512, avx512vnni, neon; using scalar");
             Isa::Scalar

@@ -13,6 +13,8 @@
 mod act;
 mod act_blocks;
 mod isa;
+// Block offsets and scale unpacking used by the SIMD kernels (x86 only so far).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 mod layout;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
@@ -26,6 +28,7 @@ use gguf::GgmlType;
 use crate::QuantError;
 
 /// How far ahead (bytes) the decode kernels prefetch weights.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) const PREFETCH_AHEAD: usize = 2048;
 
 /// A kernel for N activation rows (N = its index in the table + 1, up to 8): first weight row, bytes
@@ -105,10 +108,10 @@ impl RowKernel {
     /// (quantized by [`quantize_acts`] for this type); `out` holds rows × T values.
     pub fn dot(&self, w: &[u8], acts: &[u8], out: &mut [f32]) -> Result<(), QuantError> {
         let ty = self.ty;
-        if w.len() % self.row_bytes != 0 {
+        if !w.len().is_multiple_of(self.row_bytes) {
             return Err(QuantError::TileLength { ty, what: "weight tile", expected: w.len() / self.row_bytes * self.row_bytes, found: w.len() });
         }
-        if acts.len() % self.act_bytes != 0 {
+        if !acts.len().is_multiple_of(self.act_bytes) {
             return Err(QuantError::TileLength { ty, what: "activation tile", expected: acts.len() / self.act_bytes * self.act_bytes, found: acts.len() });
         }
         let (rows, toks) = (w.len() / self.row_bytes, acts.len() / self.act_bytes);

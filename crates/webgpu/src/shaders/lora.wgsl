@@ -1,8 +1,11 @@
 // lora: mid = A·x (then tanh for Decay, σ for Gate); out = B·mid (+ bias, then the kind's output
 // activation). Both products run as matmul dispatches; this file holds the activations matmul
 // applies to each output value before storing it (its `epilogue` parameter), so a LoRA costs two
-// dispatches and no extra passes over memory.
+// dispatches and no extra passes over memory. The backend also folds a following relu_square or
+// residual add into the matmul that produced their input (bits 4 and 5), saving their dispatches.
 //   bit 3 (8): add bias[col] first; then low bits: 0 none · 1 tanh · 2 σ · 3 decay = exp(−e^(−1/2)·σ(v))
+//   bit 4 (16): then max(z, 0)² (relu_square)
+//   bit 5 (32): store z, and also add it to resid at the same index (x += W·y)
 
 fn sigmoid(v: f32) -> f32 {
     return 1.0 / (1.0 + exp(-v));
@@ -15,9 +18,23 @@ fn epilogue(kind: u32, v: f32, col: u32) -> f32 {
         z += bias[col];
     }
     switch kind & 7u {
-        case 1u: { return tanh(clamp(z, -15.0, 15.0)); } // clamped: some tanh lowerings overflow to NaN
-        case 2u: { return sigmoid(z); }
-        case 3u: { return exp(-0.60653066 * sigmoid(z)); }
-        default: { return z; }
+        case 1u: { z = tanh(clamp(z, -15.0, 15.0)); } // clamped: some tanh lowerings overflow to NaN
+        case 2u: { z = sigmoid(z); }
+        case 3u: { z = exp(-0.60653066 * sigmoid(z)); }
+        default: {}
+    }
+    if ((kind & 16u) != 0u) {
+        let r = max(z, 0.0);
+        z = r * r;
+    }
+    return z;
+}
+
+// Applies the epilogue to output value `v` of column `col` and stores it at `idx` of out (and resid).
+fn store_out(kind: u32, v: f32, col: u32, idx: u32) {
+    let z = epilogue(kind, v, col);
+    out[idx] = z;
+    if ((kind & 32u) != 0u) {
+        resid[idx] += z;
     }
 }

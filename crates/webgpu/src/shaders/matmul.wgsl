@@ -24,6 +24,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> resid: array<f32>;
 
 fn x4(i: u32) -> vec4<f32> {
     return vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]);
@@ -77,6 +78,6 @@ fn main(ids: Ids) {
     reduce_tile(&acc, ids);
     if (row < p.rows && ids.lid < TT && t0 + ids.lid < p.t) {
         let col = p.row_offset + row;
-        out[(t0 + ids.lid) * p.m + col] = epilogue(p.epilogue, reduced[ids.lid], col);
+        store_out(p.epilogue, reduced[ids.lid], col, (t0 + ids.lid) * p.m + col);
     }
 }

@@ -9,7 +9,14 @@ use webgpu::{GpuAct, WebGpuBackend, WebGpuOptions};
 /// The backend on the default adapter, with or without subgroup kernels; `None` (after a loud
 /// message) when there is no adapter outside CI. Under CI a missing adapter fails the test.
 pub fn backend(subgroups: bool) -> Option<WebGpuBackend> {
-    match WebGpuBackend::new(&WebGpuOptions { adapter: std::env::var("AVIARY_WGPU_ADAPTER").ok(), subgroups }) {
+    let opts = WebGpuOptions { adapter: std::env::var("AVIARY_WGPU_ADAPTER").ok(), subgroups, ..Default::default() };
+    open(opts)
+}
+
+/// The backend with the given options (see `backend`).
+pub fn open(opts: WebGpuOptions) -> Option<WebGpuBackend> {
+    let subgroups = opts.subgroups;
+    match WebGpuBackend::new(&opts) {
         Ok(b) => {
             if subgroups && !b.uses_subgroups() {
                 eprintln!("note: adapter '{}' has no SUBGROUP; testing the fallback path only", b.adapter_name());

@@ -1,0 +1,194 @@
+//! The vectorized one-token matvec (every row grouping, both reduction paths), the tiled prefill
+//! matmul, the fusion of relu_square and add into the matmul before them, and the profiler, against
+//! the cpu crate's scalar kernels on seeded random inputs.
+
+mod common;
+
+use common::{act, backends, max_rel_diff, read};
+use gguf::GgmlType;
+use model::Ops;
+use testkit::TestRng;
+use webgpu::WebGpuBackend;
+
+fn weights(rng: &mut TestRng, ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
+    let row_bytes = quant::row_bytes(ty, cols).unwrap();
+    let mut out = vec![0u8; rows * row_bytes];
+    for r in 0..rows {
+        let vals = rng.vec(cols, -1.0, 1.0);
+        quant::quantize_row(ty, &vals, &mut out[r * row_bytes..(r + 1) * row_bytes]).unwrap();
+    }
+    out
+}
+
+fn reference(ty: GgmlType, w: &[u8], x: &[f32], k: usize, m: usize) -> Vec<f32> {
+    let mut expected = vec![0f32; x.len() / k * m];
+    cpu::kernels::matmul::matmul(ty, w, quant::row_bytes(ty, k).unwrap(), x, k, &mut expected);
+    expected
+}
+
+fn run_matmul(b: &mut WebGpuBackend, rng: &mut TestRng, ty: GgmlType, m: usize, k: usize, t: usize) -> f32 {
+    let w = weights(rng, ty, m, k);
+    let x = rng.vec(t * k, -1.0, 1.0);
+    let expected = reference(ty, &w, &x, k, m);
+    let gw = b.upload_raw("test.weight", ty, m, k, &w).unwrap();
+    let gx = act(b, t, k, &x);
+    let mut out = b.alloc(t, m).unwrap();
+    b.matmul(&gw, &gx, &mut out);
+    max_rel_diff(&read(b, &out), &expected)
+}
+
+const FAST_TYPES: [GgmlType; 4] = [GgmlType::F32, GgmlType::F16, GgmlType::Q4_K, GgmlType::Q6_K];
+
+#[test]
+fn matvec_matches_reference_for_every_row_grouping() {
+    let mut rng = TestRng::new(21);
+    let mut cases = 0;
+    for (path, mut b) in backends() {
+        for nr in [1, 2, 4] {
+            b.set_matvec_rows(nr);
+            for ty in FAST_TYPES {
+                // Row counts around the rows of one workgroup (8·NR), K of 1..3 blocks / odd items.
+                for (m, k) in [(1, 256), (7, 512), (33, 768), (70, 256)] {
+                    let diff = run_matmul(&mut b, &mut rng, ty, m, k, 1);
+                    assert!(diff <= 1e-5 * (k as f32).sqrt() + 1e-6, "{path}: matvec {ty} NR={nr} M={m} K={k}: rel diff {diff}");
+                    cases += 1;
+                }
+            }
+            for (ty, k) in [(GgmlType::F32, 12), (GgmlType::F16, 24), (GgmlType::F32, 100)] {
+                let diff = run_matmul(&mut b, &mut rng, ty, 19, k, 1);
+                assert!(diff <= 1e-5 * (k as f32).sqrt() + 1e-6, "{path}: matvec {ty} NR={nr} K={k}: rel diff {diff}");
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases > 0 || std::env::var_os("CI").is_none(), "no backend ran");
+}
+
+#[test]
+fn tiled_matmul_matches_reference_for_every_type() {
+    let mut rng = TestRng::new(22);
+    let mut cases = 0;
+    for (path, mut b) in backends() {
+        for ty in quant::SUPPORTED {
+            let k = if ty.block_size() == 256 { 512 } else if ty.block_size() == 32 { 96 } else { 45 };
+            for (m, t) in [(70, 16), (5, 67), (64, 64)] {
+                let diff = run_matmul(&mut b, &mut rng, ty, m, k, t);
+                assert!(diff <= 1e-5 * (k as f32).sqrt() + 1e-6, "{path}: tiled {ty} M={m} K={k} T={t}: rel diff {diff}");
+                cases += 1;
+            }
+        }
+        if path == "shared" {
+            break; // the tiled kernel has no subgroup variant; one backend is enough
+        }
+    }
+    assert!(cases > 0 || std::env::var_os("CI").is_none(), "no backend ran");
+}
+
+#[test]
+fn generic_kernels_still_match_when_fast_ones_are_off() {
+    let mut rng = TestRng::new(23);
+    for (path, mut b) in backends() {
+        b.set_fast_kernels(false);
+        for ty in [GgmlType::Q4_K, GgmlType::F16] {
+            for t in [1, 20] {
+                let diff = run_matmul(&mut b, &mut rng, ty, 9, 256, t);
+                assert!(diff <= 1e-4, "{path}: generic {ty} T={t}: rel diff {diff}");
+            }
+        }
+    }
+}
+
+/// matmul → relu_square → matmul → add, as in the channel mix, against the same ops on the cpu.
+#[test]
+fn relu_square_and_add_fuse_into_the_matmul_before_them() {
+    let mut rng = TestRng::new(24);
+    let mut cases = 0;
+    for (path, mut b) in backends() {
+        for (ty, t) in [(GgmlType::Q4_K, 1), (GgmlType::F16, 1), (GgmlType::Q8_0, 1), (GgmlType::Q4_K, 3), (GgmlType::F32, 20)] {
+            let (c, f) = (256, 512);
+            let wk = weights(&mut rng, ty, f, c);
+            let wv = weights(&mut rng, ty, c, f);
+            let xin = rng.vec(t * c, -1.0, 1.0);
+            let x0 = rng.vec(t * c, -1.0, 1.0);
+            let mut hidden = reference(ty, &wk, &xin, c, f);
+            hidden.iter_mut().for_each(|h| *h = h.max(0.0) * h.max(0.0));
+            let y = reference(ty, &wv, &hidden, f, c);
+            let expected: Vec<f32> = x0.iter().zip(&y).map(|(a, b)| a + b).collect();
+
+            let gk = b.upload_raw("ffn_key", ty, f, c, &wk).unwrap();
+            let gv = b.upload_raw("ffn_value", ty, c, f, &wv).unwrap();
+            let gin = act(&mut b, t, c, &xin);
+            let mut gx = act(&mut b, t, c, &x0);
+            let mut gh = b.alloc(t, f).unwrap();
+            let mut gy = b.alloc(t, c).unwrap();
+            b.begin_step().unwrap();
+            b.matmul(&gk, &gin, &mut gh);
+            b.relu_square(&mut gh);
+            b.matmul(&gv, &gh, &mut gy);
+            b.add(&mut gx, &gy);
+            b.end_step().unwrap();
+            let got_h = read(&mut b, &gh);
+            let got_y = read(&mut b, &gy);
+            let got_x = read(&mut b, &gx);
+            let tol = 1e-5 * (f as f32).sqrt() + 1e-6;
+            assert!(max_rel_diff(&got_h, &hidden) <= tol, "{path}: {ty} T={t}: relu_square(W·x)");
+            assert!(max_rel_diff(&got_y, &y) <= 4.0 * tol, "{path}: {ty} T={t}: y still written");
+            assert!(max_rel_diff(&got_x, &expected) <= 4.0 * tol, "{path}: {ty} T={t}: x += y");
+            cases += 1;
+        }
+    }
+    assert!(cases > 0 || std::env::var_os("CI").is_none(), "no backend ran");
+}
+
+/// add(x, y) where y is not the last matmul's output, and a matmul whose input is x, must not fuse.
+#[test]
+fn ops_that_do_not_follow_their_matmul_are_not_fused() {
+    let mut rng = TestRng::new(25);
+    let Some(mut b) = common::backend(true) else { return };
+    let (m, k) = (64, 64);
+    let w = weights(&mut rng, GgmlType::F32, m, k);
+    let xv = rng.vec(k, -1.0, 1.0);
+    let gw = b.upload_raw("w", GgmlType::F32, m, k, &w).unwrap();
+    let mut gx = act(&mut b, 1, k, &xv);
+    let mut out = b.alloc(1, m).unwrap();
+    b.matmul(&gw, &gx, &mut out);
+    // x += out where x is the matmul's input: must run after the matmul, not inside it.
+    b.add(&mut gx, &out);
+    let mut y = reference(GgmlType::F32, &w, &xv, k, m);
+    let got_out = read(&mut b, &out);
+    assert!(max_rel_diff(&got_out, &y) <= 1e-5);
+    let expected_x: Vec<f32> = xv.iter().zip(&y).map(|(a, b)| a + b).collect();
+    assert!(max_rel_diff(&read(&mut b, &gx), &expected_x) <= 1e-5);
+    // relu_square of a buffer the last matmul did not write.
+    let mut other = act(&mut b, 1, m, &y);
+    b.matmul(&gw, &gx, &mut out);
+    b.relu_square(&mut other);
+    y.iter_mut().for_each(|v| *v = v.max(0.0) * v.max(0.0));
+    assert!(max_rel_diff(&read(&mut b, &other), &y) <= 1e-6);
+}
+
+#[test]
+fn profiling_times_every_kernel() {
+    let opts = webgpu::WebGpuOptions { profile: true, ..Default::default() };
+    let Some(mut b) = common::open(opts) else { return };
+    let mut rng = TestRng::new(26);
+    let w = weights(&mut rng, GgmlType::Q4_K, 40, 256);
+    let gw = b.upload_raw("w", GgmlType::Q4_K, 40, 256, &w).unwrap();
+    let gx = act(&mut b, 1, 256, &rng.vec(256, -1.0, 1.0));
+    let mut out = b.alloc(1, 40).unwrap();
+    for _ in 0..3 {
+        b.begin_step().unwrap();
+        b.matmul(&gw, &gx, &mut out);
+        b.relu_square(&mut out);
+        b.end_step().unwrap();
+    }
+    let rows = b.profile_rows();
+    if rows.is_empty() {
+        eprintln!("note: adapter '{}' has no TIMESTAMP_QUERY; profile not tested", b.adapter_name());
+        return;
+    }
+    assert_eq!(rows.len(), 1, "relu_square fused, so one kernel: {rows:?}");
+    assert_eq!(rows[0].calls, 3);
+    assert_eq!(rows[0].shape, [40, 256, 1]);
+    assert!(b.profile_report().contains("Matvec(Q4_K"), "{}", b.profile_report());
+}
