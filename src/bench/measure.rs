@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use engine::sampler::argmax;
 use model::{LogitsMode, Model, ModelInfo};
 
 use super::BenchError;
@@ -96,12 +95,12 @@ pub fn measure_model(
     let mut gen_tok_s = Vec::with_capacity(w.runs);
     for i in 0..w.runs {
         progress(&format!("generation {}/{} ({} tokens)", i + 1, w.runs, w.gen));
-        let (_, secs) = greedy(model, &gen_prompt, w.gen, "generation")?;
+        let (_, secs) = greedy(model, &gen_prompt, w.gen)?;
         gen_tok_s.push(w.gen as f64 / secs);
     }
 
     progress("quality");
-    let (quality_tokens, _) = greedy(model, &prompt, QUALITY_TOKENS - 1, "quality")?;
+    let (quality_tokens, _) = greedy(model, &prompt, QUALITY_TOKENS - 1)?;
     Ok(ModelFigures {
         info: model.info().clone(),
         load_ms,
@@ -153,18 +152,17 @@ fn prefill_once(model: &mut dyn Model, tokens: &[u32]) -> Result<f64, BenchError
 
 /// From a fresh state: feeds `prompt`, picks the argmax, then takes `steps` timed steps of feeding
 /// the last pick and picking again. Returns the `steps + 1` picks and the seconds of the steps.
-fn greedy(model: &mut dyn Model, prompt: &[u32], steps: usize, phase: &'static str) -> Result<(Vec<u32>, f64), BenchError> {
+/// Picks go through `Model::forward_argmax`, so a backend with a device argmax reads back one id
+/// per step rather than the vocabulary's logits.
+fn greedy(model: &mut dyn Model, prompt: &[u32], steps: usize) -> Result<(Vec<u32>, f64), BenchError> {
     let id = model.new_state()?;
     let result = (|| {
-        let pick = |rows: &[Vec<f32>], step: usize| {
-            rows.last().and_then(|l| argmax(l)).ok_or(BenchError::NoLogits { phase, step })
-        };
         let mut tokens = Vec::with_capacity(steps + 1);
-        tokens.push(pick(&model.forward(id, prompt, LogitsMode::Last)?, 0)?);
+        tokens.push(model.forward_argmax(id, prompt)?);
         let t = Instant::now();
-        for step in 1..=steps {
+        for _ in 1..=steps {
             let last = tokens[tokens.len() - 1];
-            tokens.push(pick(&model.forward(id, &[last], LogitsMode::Last)?, step)?);
+            tokens.push(model.forward_argmax(id, &[last])?);
         }
         Ok((tokens, t.elapsed().as_secs_f64().max(1e-9)))
     })();

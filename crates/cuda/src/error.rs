@@ -19,6 +19,8 @@ pub enum CudaError {
     MissingKernel { name: String },
     #[error("the cuda backend has no kernels for tensor type {ty} (tensor '{tensor}')")]
     UnsupportedType { ty: gguf::GgmlType, tensor: String },
+    #[error("AVIARY_CUDA_TUNING item '{item}': {why}")]
+    Tuning { item: String, why: String },
     #[error("tensor '{tensor}': needs {needed} bytes for [{rows}, {cols}] of {ty}, has {found}")]
     TensorBytes { tensor: String, ty: gguf::GgmlType, rows: usize, cols: usize, needed: usize, found: usize },
 }

@@ -11,10 +11,13 @@ pub struct Format {
     pub cuda_struct: &'static str,
     pub block_elems: usize,
     pub units: usize,
+    /// Bytes of one block on the device: the GGUF block size, or more for a padded layout the
+    /// backend builds at upload (see [`Format::repack_row`]).
+    pub device_block_bytes: usize,
 }
 
 const fn f(name: &'static str, cuda_struct: &'static str, block_elems: usize, units: usize) -> Format {
-    Format { name, cuda_struct, block_elems, units }
+    Format { name, cuda_struct, block_elems, units, device_block_bytes: 0 }
 }
 
 static F32V: Format = f("f32v", "FmtF32V", 4, 1);
@@ -33,10 +36,16 @@ static Q3_K: Format = f("q3_k", "FmtQ3_K", 256, 8);
 static Q4_K: Format = f("q4_k", "FmtQ4_K", 256, 8);
 static Q5_K: Format = f("q5_k", "FmtQ5_K", 256, 8);
 static Q6_K: Format = f("q6_k", "FmtQ6_K", 256, 8);
+/// Q6_K with every 210-byte block padded to 224 bytes (16-byte aligned, so the matvec and MMA
+/// kernels load whole 16-byte vectors). The layout inside a block is GGUF's.
+static Q6_KR: Format = Format { device_block_bytes: Q6_K_PADDED, ..f("q6_kr", "FmtQ6_KR", 256, 8) };
+const Q6_K_PADDED: usize = 224;
+const Q6_K_BYTES: usize = 210;
 
 /// Every format, for loading kernels and for tests.
-pub static ALL: [&Format; 16] =
-    [&F32V, &F32S, &F16V, &F16S, &BF16V, &BF16S, &Q8_0, &Q4_0, &Q4_1, &Q5_0, &Q5_1, &Q2_K, &Q3_K, &Q4_K, &Q5_K, &Q6_K];
+pub static ALL: [&Format; 17] = [
+    &F32V, &F32S, &F16V, &F16S, &BF16V, &BF16S, &Q8_0, &Q4_0, &Q4_1, &Q5_0, &Q5_1, &Q2_K, &Q3_K, &Q4_K, &Q5_K, &Q6_K, &Q6_KR,
+];
 
 /// The format for rows of `cols` elements of `ty`: the 16-byte-load variants of the float types when
 /// a row is a whole number of 16-byte chunks, else the scalar ones. `None` for types without kernels.
@@ -57,7 +66,7 @@ pub fn for_type(ty: GgmlType, cols: usize) -> Option<&'static Format> {
         GgmlType::Q3_K => &Q3_K,
         GgmlType::Q4_K => &Q4_K,
         GgmlType::Q5_K => &Q5_K,
-        GgmlType::Q6_K => &Q6_K,
+        GgmlType::Q6_K => &Q6_KR,
         _ => return None,
     })
 }
@@ -66,5 +75,31 @@ impl Format {
     /// Units of work in a row of `cols` elements.
     pub fn units_per_row(&self, cols: usize) -> usize {
         cols / self.block_elems * self.units
+    }
+
+    /// Whether the device copy differs from the GGUF bytes.
+    pub fn is_repacked(&self) -> bool {
+        self.device_block_bytes != 0
+    }
+
+    /// Bytes of a device row of `cols` elements, given the GGUF row size.
+    pub fn device_row_bytes(&self, cols: usize, gguf_row_bytes: usize) -> usize {
+        if self.is_repacked() {
+            cols / self.block_elems * self.device_block_bytes
+        } else {
+            gguf_row_bytes
+        }
+    }
+
+    /// Appends the device layout of one GGUF row to `out` (a copy, or the padded blocks).
+    pub fn repack_row(&self, row: &[u8], out: &mut Vec<u8>) {
+        if !self.is_repacked() {
+            out.extend_from_slice(row);
+            return;
+        }
+        for block in row.chunks_exact(Q6_K_BYTES) {
+            out.extend_from_slice(block);
+            out.resize(out.len() + (self.device_block_bytes - Q6_K_BYTES), 0);
+        }
     }
 }

@@ -32,7 +32,8 @@ pub enum PerFormat {
 const COMMON: &str = include_str!("kernels/common.cuh");
 const BLOCKS: &str = include_str!("kernels/blocks.cuh");
 
-/// Every kernel source, one per op (elementwise.cu holds the four small ops; lora runs on matmul.cu).
+/// Every kernel source, one per op (elementwise.cu holds the four small ops; lora runs on matmul.cu
+/// and matvec.cu; matvec.cu serves one-token steps, mma.cu multi-token steps on the tensor cores).
 pub const SOURCES: &[KernelSource] = &[
     KernelSource { file: "embed.cu", text: include_str!("kernels/embed.cu"), per_format: PerFormat::AllInOne },
     KernelSource { file: "matmul.cu", text: include_str!("kernels/matmul.cu"), per_format: PerFormat::OneEach },
@@ -41,6 +42,9 @@ pub const SOURCES: &[KernelSource] = &[
     KernelSource { file: "elementwise.cu", text: include_str!("kernels/elementwise.cu"), per_format: PerFormat::No },
     KernelSource { file: "wkv7.cu", text: include_str!("kernels/wkv7.cu"), per_format: PerFormat::No },
     KernelSource { file: "wkv7_output.cu", text: include_str!("kernels/wkv7_output.cu"), per_format: PerFormat::No },
+    KernelSource { file: "matvec.cu", text: include_str!("kernels/matvec.cu"), per_format: PerFormat::OneEach },
+    KernelSource { file: "mma.cu", text: include_str!("kernels/mma.cu"), per_format: PerFormat::No },
+    KernelSource { file: "wkv7_h64.cu", text: include_str!("kernels/wkv7_h64.cu"), per_format: PerFormat::No },
 ];
 
 /// One NVRTC program: a source, with the block formats it instantiates.
@@ -80,6 +84,7 @@ impl Program {
     pub fn kernel_names(&self) -> Vec<String> {
         match self.source.file {
             "matmul.cu" => self.formats.iter().flat_map(|f| [format!("matmul_{}_t1", f.name), format!("matmul_{}_t8", f.name)]).collect(),
+            "matvec.cu" => self.formats.iter().flat_map(|f| [format!("mv_{}_r1", f.name), format!("mv_{}_r2", f.name)]).collect(),
             "embed.cu" => self.formats.iter().map(|f| format!("embed_{}", f.name)).collect(),
             _ => self
                 .source

@@ -50,6 +50,28 @@ pub trait Model: Send {
     fn load_state(&mut self, id: StateId, state: &HostState) -> Result<(), ModelError>;
     /// Feeds `tokens` to sequence `id` (in chunks), returning logits per `mode` (empty for `None`).
     fn forward(&mut self, id: StateId, tokens: &[u32], mode: LogitsMode) -> Result<Vec<Vec<f32>>, ModelError>;
+
+    /// Like `forward` with [`LogitsMode::Last`], but returns only the index of the largest logit
+    /// (the first on ties, NaN never wins; 0 when every logit is NaN), for greedy decoding. A backend
+    /// that offers [`Ops::argmax`] computes it on the device and reads back one id instead of the
+    /// whole vocabulary.
+    fn forward_argmax(&mut self, id: StateId, tokens: &[u32]) -> Result<u32, ModelError> {
+        let logits = self.forward(id, tokens, LogitsMode::Last)?.pop().unwrap_or_default();
+        Ok(host_argmax(&logits))
+    }
+}
+
+/// First index of the largest non-NaN value; 0 when there is none.
+fn host_argmax(v: &[f32]) -> u32 {
+    let mut best: Option<(usize, f32)> = None;
+    for (i, &x) in v.iter().enumerate() {
+        match best {
+            _ if x.is_nan() => {}
+            Some((_, b)) if x <= b => {}
+            _ => best = Some((i, x)),
+        }
+    }
+    best.map_or(0, |(i, _)| i as u32)
 }
 
 /// RWKV-7 on backend `O`.
@@ -123,14 +145,17 @@ impl<O: Ops> Rwkv7Runner<O> {
         }
     }
 
-    /// One chunk through the model; logits of its last row or of all rows.
+    /// One chunk through the model; logits of its last row or of all rows. With `argmax` (and mode
+    /// `Last`) the backend's argmax of the last row is returned instead of logits when the backend
+    /// offers one.
     fn run_chunk(
         &mut self,
         state: &mut SeqState<O::Act>,
         tokens: &[u32],
         mode: LogitsMode,
         out: &mut Vec<Vec<f32>>,
-    ) -> Result<(), ModelError> {
+        argmax: bool,
+    ) -> Result<Option<u32>, ModelError> {
         let mut s = self.take_scratch(tokens.len())?;
         let head_rows = match mode {
             LogitsMode::None => 0,
@@ -147,10 +172,15 @@ impl<O: Ops> Rwkv7Runner<O> {
             }
             self.ops.end_step()?;
             if let Some(h) = h.as_ref() {
+                if argmax && h.rows == 1 {
+                    if let Some(ids) = self.ops.argmax(&h.logits) {
+                        return Ok(Some(ids?.first().copied().unwrap_or(0)));
+                    }
+                }
                 let flat = self.ops.read(&h.logits)?;
                 out.extend(flat.chunks_exact(hp.n_vocab).map(<[f32]>::to_vec));
             }
-            Ok(())
+            Ok(None)
         })();
         self.scratches.push(s);
         if let Some(h) = h {
@@ -201,6 +231,22 @@ where
     }
 
     fn forward(&mut self, id: StateId, tokens: &[u32], mode: LogitsMode) -> Result<Vec<Vec<f32>>, ModelError> {
+        self.forward_chunks(id, tokens, mode, false).map(|(rows, _)| rows)
+    }
+
+    fn forward_argmax(&mut self, id: StateId, tokens: &[u32]) -> Result<u32, ModelError> {
+        let (mut rows, on_device) = self.forward_chunks(id, tokens, LogitsMode::Last, true)?;
+        Ok(match on_device {
+            Some(id) => id,
+            None => host_argmax(&rows.pop().unwrap_or_default()),
+        })
+    }
+}
+
+impl<O: Ops> Rwkv7Runner<O> {
+    /// `forward`, with `argmax` passed to the chunks (see `run_chunk`); also returns the device's
+    /// argmax of the last row when the backend computed it.
+    fn forward_chunks(&mut self, id: StateId, tokens: &[u32], mode: LogitsMode, argmax: bool) -> Result<(Vec<Vec<f32>>, Option<u32>), ModelError> {
         if tokens.is_empty() {
             return Err(ModelError::EmptyInput);
         }
@@ -211,19 +257,19 @@ where
         let mut state = self.state_mut(id)?;
         let mut out = Vec::new();
         let n_chunks = tokens.len().div_ceil(self.chunk_size);
-        let mut result = Ok(());
+        let mut result = Ok(None);
         for (i, chunk) in tokens.chunks(self.chunk_size).enumerate() {
             let chunk_mode = match mode {
                 LogitsMode::Last if i + 1 < n_chunks => LogitsMode::None,
                 m => m,
             };
-            result = self.run_chunk(&mut state, chunk, chunk_mode, &mut out);
+            result = self.run_chunk(&mut state, chunk, chunk_mode, &mut out, argmax);
             if result.is_err() {
                 break;
             }
         }
         self.states.insert(id.0, state);
-        result.map(|()| out)
+        result.map(|on_device| (out, on_device))
     }
 }
 

@@ -26,7 +26,23 @@ mod epi {
     pub const ADD_BIAS: u32 = 8;
     pub const RELU_SQUARE: u32 = 16;
     pub const ADD_TO_RESID: u32 = 32;
+    pub const VALUE_RESIDUAL: u32 = 64;
+    /// Bits that use the resid binding (at most one of them per matmul).
+    pub const USES_RESID: u32 = ADD_TO_RESID | VALUE_RESIDUAL;
 }
+
+/// The last layer_norm recorded, while a token_shift_lerp of its output may still fold into it.
+struct FusableNorm {
+    generation: u64,
+    index: usize,
+    /// x, w, b, out.
+    bufs: [(u64, wgpu::Buffer); 4],
+    cols: u32,
+    eps: u32,
+}
+
+/// Storage buffers layer_norm_lerp binds.
+const NORM_LERP_BINDINGS: u32 = 12;
 
 /// The last matmul recorded, while the next op may still fold into it (relu_square, add).
 struct FusableMatmul {
@@ -37,8 +53,8 @@ struct FusableMatmul {
     params: Vec<u32>,
     /// Position of the epilogue code in `params`.
     epi_at: usize,
-    /// w, x, bias, out, resid.
-    bufs: [(u64, wgpu::Buffer); 5],
+    /// w, x, bias, out, resid, aux.
+    bufs: [(u64, wgpu::Buffer); 6],
     groups: [u32; 3],
     shape: [u32; 3],
 }
@@ -60,6 +76,7 @@ pub struct WebGpuBackend {
     argmax_ids: Vec<Tracked>,
     opts: WebGpuOptions,
     last_matmul: Option<FusableMatmul>,
+    last_norm: Option<FusableNorm>,
 }
 
 fn grid_rows(rows: usize, max: u32) -> (u32, u32) {
@@ -98,6 +115,7 @@ impl WebGpuBackend {
             argmax_ids: Vec::new(),
             opts,
             last_matmul: None,
+            last_norm: None,
         };
         use Kernel as K;
         for k in [K::LayerNorm, K::TokenShiftLerp, K::Wkv7Output, K::Add, K::ReluSquare, K::ValueResidual, K::CopyRows, K::Argmax] {
@@ -266,12 +284,42 @@ impl WebGpuBackend {
             .filter(|f| f.generation == self.rec.generation && f.index + 1 == self.rec.pending_len() && f.bufs[3].0 == out_id)
     }
 
-    /// Re-records the last matmul with `bits` added to its epilogue (and `resid` bound).
-    fn refuse_last(&mut self, bits: u32, resid: Option<(u64, wgpu::Buffer)>) {
+    /// Replaces the layer_norm just recorded by layer_norm_lerp when this one-token
+    /// token_shift_lerp reads its output and touches none of its other buffers.
+    fn fuse_norm_lerp(&mut self, x: &GpuAct, shift: &GpuAct, mu: &GpuWeight, outs: &[&mut GpuAct]) -> bool {
+        let Some(n) = self.last_norm.take() else { return false };
+        let current = n.generation == self.rec.generation && n.index + 1 == self.rec.pending_len();
+        let mut ids: Vec<u64> = vec![shift.buf.id, mu.vectors().id];
+        ids.extend(outs.iter().map(|o| o.buf.id));
+        let distinct = ids.iter().all(|id| n.bufs.iter().all(|b| b.0 != *id)) && {
+            let mut sorted = ids.clone();
+            sorted.sort_unstable();
+            sorted.windows(2).all(|w| w[0] != w[1])
+        };
+        if !current || x.buf.id != n.bufs[3].0 || x.rows != 1 || !distinct {
+            return false;
+        }
+        let mut bufs: Vec<(u64, &wgpu::Buffer)> = n.bufs.iter().map(|(id, b)| (*id, b)).collect();
+        bufs.push((shift.buf.id, &shift.buf.buffer));
+        bufs.push((mu.vectors().id, &mu.vectors().buffer));
+        for i in 0..6 {
+            let t = outs.get(i).map_or(&self.dummies[i], |o| &o.buf);
+            bufs.push((t.id, &t.buffer));
+        }
+        let params = [n.cols, outs.len() as u32, n.eps, 0];
+        self.rec.replace_last(&self.gpu, Kernel::LayerNormLerp, &params, &bufs, [1, 1, 1], [n.cols, 1, outs.len() as u32]);
+        true
+    }
+
+    /// Re-records the last matmul with `bits` added to its epilogue (and `resid`, `aux` bound).
+    fn refuse_last(&mut self, bits: u32, resid: Option<&Tracked>, aux: Option<&Tracked>) {
         let Some(mut f) = self.last_matmul.take() else { return };
         f.params[f.epi_at] |= bits;
         if let Some(r) = resid {
-            f.bufs[4] = r;
+            f.bufs[4] = (r.id, r.buffer.clone());
+        }
+        if let Some(a) = aux {
+            f.bufs[5] = (a.id, a.buffer.clone());
         }
         let bufs: Vec<(u64, &wgpu::Buffer)> = f.bufs.iter().map(|(id, b)| (*id, b)).collect();
         self.rec.replace_last(&self.gpu, f.kernel, &f.params, &bufs, f.groups, f.shape);
@@ -307,7 +355,7 @@ impl WebGpuBackend {
         let fast = self.opts.fast_kernels;
         let matvec = if fast && t == 1 { matvec_type(*ty, *cols) } else { None };
         let bias = bias.map(GpuWeight::vectors).unwrap_or(&self.dummies[0]);
-        let resid = &self.dummies[1];
+        let (resid, aux) = (&self.dummies[1], &self.dummies[2]);
         let max = self.gpu.limits.max_compute_workgroups_per_dimension;
         for part in parts {
             let shape = [*rows as u32, *cols as u32, t as u32];
@@ -327,7 +375,7 @@ impl WebGpuBackend {
                 let params = vec![*cols as u32, *rows as u32, t as u32, part.first_row as u32, part.rows as u32, *row_words as u32, epilogue, gx];
                 (Kernel::Matmul(*ty, tile), params, [gx, gy, (t as u32).div_ceil(tile)], 6)
             };
-            let tracked = [&part.buf, &x.buf, bias, &out.buf, resid];
+            let tracked = [&part.buf, &x.buf, bias, &out.buf, resid, aux];
             let bufs: Vec<(u64, &wgpu::Buffer)> = tracked.iter().map(|t| (t.id, &t.buffer)).collect();
             let before = self.rec.pending_len();
             self.rec.dispatch(&self.gpu, kernel, &params, &bufs, groups, shape);
@@ -368,6 +416,7 @@ impl WebGpuBackend {
 
     fn flush(&mut self, extra: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<(), WebGpuError> {
         self.last_matmul = None;
+        self.last_norm = None;
         if !self.step_tokens.is_empty() {
             self.gpu.queue.write_buffer(&self.tokens.buffer, 0, bytemuck::cast_slice(&self.step_tokens));
             self.step_tokens.clear();
@@ -504,11 +553,27 @@ impl Ops for WebGpuBackend {
 
     fn layer_norm(&mut self, x: &GpuAct, w: &GpuWeight, b: &GpuWeight, eps: f32, out: &mut GpuAct) {
         let params = [x.cols as u32, x.rows as u32, eps.to_bits(), 0];
-        self.dispatch(Kernel::LayerNorm, &params, &[&x.buf, w.vectors(), b.vectors(), &out.buf], [x.rows as u32, 1, 1], [x.cols as u32, x.rows as u32, 0]);
+        let before = self.rec.pending_len();
+        let tracked = [&x.buf, w.vectors(), b.vectors(), &out.buf];
+        self.dispatch(Kernel::LayerNorm, &params, &tracked, [x.rows as u32, 1, 1], [x.cols as u32, x.rows as u32, 0]);
+        let fusable = self.opts.fast_kernels
+            && x.rows == 1
+            && self.gpu.limits.max_storage_buffers_per_shader_stage >= NORM_LERP_BINDINGS
+            && self.rec.pending_len() == before + 1;
+        self.last_norm = fusable.then(|| FusableNorm {
+            generation: self.rec.generation,
+            index: before,
+            bufs: tracked.map(|t| (t.id, t.buffer.clone())),
+            cols: x.cols as u32,
+            eps: eps.to_bits(),
+        });
     }
 
     fn token_shift_lerp(&mut self, x: &GpuAct, shift: &mut GpuAct, mu: &GpuWeight, outs: &mut [&mut GpuAct]) {
         assert!(outs.len() <= 6, "token_shift_lerp: at most 6 outputs, got {}", outs.len());
+        if self.fuse_norm_lerp(x, shift, mu, outs) {
+            return;
+        }
         self.before_op();
         let mut bufs: Vec<(u64, &wgpu::Buffer)> = vec![
             (x.buf.id, &x.buf.buffer),
@@ -548,6 +613,15 @@ impl Ops for WebGpuBackend {
     }
 
     fn value_residual(&mut self, v: &mut GpuAct, v_first: &GpuAct, mix: &GpuAct) {
+        // Right after the matmul (LoRA up projection) that wrote mix: applied as mix is stored.
+        if let Some(f) = self.fusable(mix.buf.id) {
+            let ids = [v.buf.id, v_first.buf.id];
+            let free = f.params[f.epi_at] & epi::USES_RESID == 0 && f.bufs[..4].iter().all(|b| !ids.contains(&b.0));
+            if free && v.buf.id != v_first.buf.id && v.len() == mix.len() && v_first.len() == mix.len() {
+                self.refuse_last(epi::VALUE_RESIDUAL, Some(&v.buf), Some(&v_first.buf));
+                return;
+            }
+        }
         self.elementwise(Kernel::ValueResidual, v.len(), 0, &[&v.buf, &v_first.buf, &mix.buf]);
     }
 
@@ -600,9 +674,9 @@ impl Ops for WebGpuBackend {
     fn add(&mut self, x: &mut GpuAct, y: &GpuAct) {
         // x += y right after the matmul that wrote y: the matmul adds its outputs to x as it stores them.
         if let Some(f) = self.fusable(y.buf.id) {
-            let free = f.params[f.epi_at] & epi::ADD_TO_RESID == 0 && f.bufs[..4].iter().all(|b| b.0 != x.buf.id);
+            let free = f.params[f.epi_at] & epi::USES_RESID == 0 && f.bufs[..4].iter().all(|b| b.0 != x.buf.id);
             if free && x.len() == y.len() {
-                self.refuse_last(epi::ADD_TO_RESID, Some((x.buf.id, x.buf.buffer.clone())));
+                self.refuse_last(epi::ADD_TO_RESID, Some(&x.buf), None);
                 return;
             }
         }
@@ -612,8 +686,8 @@ impl Ops for WebGpuBackend {
     fn relu_square(&mut self, x: &mut GpuAct) {
         // Right after the matmul that wrote x: square its outputs as they are stored.
         if let Some(f) = self.fusable(x.buf.id) {
-            if f.params[f.epi_at] & (epi::RELU_SQUARE | epi::ADD_TO_RESID) == 0 {
-                self.refuse_last(epi::RELU_SQUARE, None);
+            if f.params[f.epi_at] & (epi::RELU_SQUARE | epi::USES_RESID) == 0 {
+                self.refuse_last(epi::RELU_SQUARE, None, None);
                 return;
             }
         }

@@ -19,6 +19,8 @@ pub(crate) enum Kernel {
     MatmulTiled(GgmlType),
     Embed(GgmlType),
     LayerNorm,
+    /// layer_norm then token_shift_lerp of one token, fused (decode).
+    LayerNormLerp,
     TokenShiftLerp,
     /// Head size (threads per workgroup).
     Wkv7(u32),
@@ -128,6 +130,7 @@ pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
         Kernel::Embed(ty) => [QUANT_COMMON, decoder(ty)?, include_str!("shaders/embed.wgsl")].join("\n"),
         Kernel::Wkv7(n) => format!("const N: u32 = {n}u;\n{}", include_str!("shaders/wkv7.wgsl")),
         Kernel::LayerNorm => include_str!("shaders/layer_norm.wgsl").into(),
+        Kernel::LayerNormLerp => include_str!("shaders/layer_norm_lerp.wgsl").into(),
         Kernel::TokenShiftLerp => include_str!("shaders/token_shift_lerp.wgsl").into(),
         Kernel::Wkv7Output => include_str!("shaders/wkv7_output.wgsl").into(),
         Kernel::Add => include_str!("shaders/add.wgsl").into(),

@@ -192,3 +192,89 @@ fn profiling_times_every_kernel() {
     assert_eq!(rows[0].shape, [40, 256, 1]);
     assert!(b.profile_report().contains("Matvec(Q4_K"), "{}", b.profile_report());
 }
+
+/// lora (SigmoidOut) → value_residual, as in the time mix of layers after the first.
+#[test]
+fn value_residual_fuses_into_the_lora_before_it() {
+    use cpu::kernels::lora::MatrixRef;
+    let mut rng = TestRng::new(27);
+    let mut cases = 0;
+    for (path, mut b) in backends() {
+        for (ty, c, rank, t) in [(GgmlType::F16, 256, 32, 1), (GgmlType::F32, 64, 7, 3), (GgmlType::F16, 64, 32, 20)] {
+            let a = weights(&mut rng, ty, rank, c);
+            let bw = weights(&mut rng, ty, c, rank);
+            let bias = rng.vec(c, -0.5, 0.5);
+            let x = rng.vec(t * c, -1.0, 1.0);
+            let v0 = rng.vec(t * c, -1.0, 1.0);
+            let v_first = rng.vec(t * c, -1.0, 1.0);
+            let am = MatrixRef { ty, bytes: &a, row_bytes: quant::row_bytes(ty, c).unwrap(), cols: c };
+            let bm = MatrixRef { ty, bytes: &bw, row_bytes: quant::row_bytes(ty, rank).unwrap(), cols: rank };
+            let mut mid = vec![0f32; t * rank];
+            let mut mix = vec![0f32; t * c];
+            cpu::kernels::lora::lora(model::LoraKind::SigmoidOut, &x, &am, &bm, Some(&bias), &mut mid, &mut mix);
+            let mut expected = v0.clone();
+            cpu::kernels::elementwise::value_residual(&mut expected, &v_first, &mix);
+
+            let ga = b.upload_raw("a", ty, rank, c, &a).unwrap();
+            let gb = b.upload_raw("b", ty, c, rank, &bw).unwrap();
+            let gbias = b.upload_vectors(1, c, bias).unwrap();
+            let gx = act(&mut b, t, c, &x);
+            let mut gv = act(&mut b, t, c, &v0);
+            let gvf = act(&mut b, t, c, &v_first);
+            let mut gmid = b.alloc(t, rank).unwrap();
+            let mut gmix = b.alloc(t, c).unwrap();
+            b.lora(model::LoraKind::SigmoidOut, &gx, &ga, &gb, Some(&gbias), &mut gmid, &mut gmix);
+            b.value_residual(&mut gv, &gvf, &gmix);
+            assert!(max_rel_diff(&read(&mut b, &gmix), &mix) <= 1e-5, "{path}: {ty} T={t}: mix");
+            assert!(max_rel_diff(&read(&mut b, &gv), &expected) <= 1e-5, "{path}: {ty} T={t}: v");
+            cases += 1;
+        }
+    }
+    assert!(cases > 0 || std::env::var_os("CI").is_none(), "no backend ran");
+}
+
+/// layer_norm → token_shift_lerp of one token (fused) and of several (not fused), both exact
+/// against the cpu kernels run one after the other.
+#[test]
+fn token_shift_lerp_fuses_into_the_layer_norm_before_it() {
+    let Some(mut b) = common::backend(true) else { return };
+    let mut rng = TestRng::new(28);
+    let mut cases = 0;
+    for c in [64usize, 300, 2560] {
+        for (t, n_out) in [(1usize, 6usize), (1, 1), (3, 6)] {
+            let x = rng.vec(t * c, -2.0, 2.0);
+            let w = rng.vec(c, 0.5, 1.5);
+            let bias = rng.vec(c, -0.5, 0.5);
+            let shift0 = rng.vec(c, -1.0, 1.0);
+            let mu = rng.vec(n_out * c, 0.0, 1.0);
+            let mut xn = vec![0f32; t * c];
+            cpu::kernels::layer_norm::layer_norm(&x, &w, &bias, 1e-5, &mut xn);
+            let mut shift = shift0.clone();
+            let mut expected: Vec<Vec<f32>> = vec![vec![0f32; t * c]; n_out];
+            {
+                let mut outs: Vec<&mut [f32]> = expected.iter_mut().map(|v| v.as_mut_slice()).collect();
+                cpu::kernels::token_shift_lerp::token_shift_lerp(&xn, &mut shift, &mu, &mut outs);
+            }
+            let gx = act(&mut b, t, c, &x);
+            let gw = b.upload_vectors(1, c, w).unwrap();
+            let gbias = b.upload_vectors(1, c, bias).unwrap();
+            let mut gxn = b.alloc(t, c).unwrap();
+            let mut gshift = act(&mut b, 1, c, &shift0);
+            let gmu = b.upload_vectors(n_out, c, mu).unwrap();
+            let mut outs: Vec<_> = (0..n_out).map(|_| b.alloc(t, c).unwrap()).collect();
+            b.layer_norm(&gx, &gw, &gbias, 1e-5, &mut gxn);
+            {
+                let mut refs: Vec<&mut webgpu::GpuAct> = outs.iter_mut().collect();
+                b.token_shift_lerp(&gxn, &mut gshift, &gmu, &mut refs);
+            }
+            let tol = 2e-5;
+            assert!(max_rel_diff(&read(&mut b, &gxn), &xn) <= tol, "C={c} T={t}: xn");
+            assert!(max_rel_diff(&read(&mut b, &gshift), &shift) <= tol, "C={c} T={t}: shift");
+            for (i, o) in outs.iter().enumerate() {
+                assert!(max_rel_diff(&read(&mut b, o), &expected[i]) <= tol, "C={c} T={t}: out {i}/{n_out}");
+            }
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 9);
+}

@@ -229,8 +229,11 @@ struct FmtQ5_K {
 // 128·half + 32·quarter + l: low 4 bits from ql[64·half + l + 32·(quarter & 1)] (high nibble for
 // quarter ≥ 2), high 2 bits at bit 2·quarter of qh[32·half + l], scale 8·half + 2·quarter + l/16.
 // Unit u = (half = u/4, g = u%4): l = 8g .. 8g+7 for all four quarters.
-struct FmtQ6_K {
-    static constexpr int BLOCK_ELEMS = 256, BLOCK_BYTES = 210, UNITS = 8, GROUPS = 4, GLEN = 8, GSTRIDE = 32;
+// BYTES is 210 for blocks as stored in GGUF (2-byte aligned), 224 for the padded copy the backend
+// makes at upload (`q6_kr`: every block 16-byte aligned, so the matvec kernels can use 16-byte loads).
+template <int BYTES>
+struct FmtQ6Layout {
+    static constexpr int BLOCK_ELEMS = 256, BLOCK_BYTES = BYTES, UNITS = 8, GROUPS = 4, GLEN = 8, GSTRIDE = 32;
     __device__ static int base(int u) { return 128 * (u >> 2) + 8 * (u & 3); }
     __device__ static void decode(const u8* b, int u, float* v) {
         const int half = u >> 2, g = u & 3;
@@ -252,6 +255,8 @@ struct FmtQ6_K {
         }
     }
 };
+typedef FmtQ6Layout<210> FmtQ6_K;
+typedef FmtQ6Layout<224> FmtQ6_KR;
 
 // Q2_K: scales[16] @0, qs[64] @16, d @80, dmin @82; y = d·(sc & 15)·q − dmin·(sc >> 4). Element
 // 128·half + 32·j + l: bits 2j of qs[32·half + l], sub-block 8·half + 2·j + (l ≥ 16).

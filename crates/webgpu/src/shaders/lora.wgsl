@@ -2,10 +2,13 @@
 // activation). Both products run as matmul dispatches; this file holds the activations matmul
 // applies to each output value before storing it (its `epilogue` parameter), so a LoRA costs two
 // dispatches and no extra passes over memory. The backend also folds a following relu_square or
-// residual add into the matmul that produced their input (bits 4 and 5), saving their dispatches.
+// residual add or value_residual into the matmul that produced their input (bits 4 to 6), saving
+// their dispatches.
 //   bit 3 (8): add bias[col] first; then low bits: 0 none · 1 tanh · 2 σ · 3 decay = exp(−e^(−1/2)·σ(v))
 //   bit 4 (16): then max(z, 0)² (relu_square)
 //   bit 5 (32): store z, and also add it to resid at the same index (x += W·y)
+//   bit 6 (64): store z, and also resid += (aux − resid) · z at the same index (value_residual with
+//               v = resid, v_first = aux, mix = z)
 
 fn sigmoid(v: f32) -> f32 {
     return 1.0 / (1.0 + exp(-v));
@@ -36,5 +39,9 @@ fn store_out(kind: u32, v: f32, col: u32, idx: u32) {
     out[idx] = z;
     if ((kind & 32u) != 0u) {
         resid[idx] += z;
+    }
+    if ((kind & 64u) != 0u) {
+        let v = resid[idx];
+        resid[idx] = v + (aux[idx] - v) * z;
     }
 }

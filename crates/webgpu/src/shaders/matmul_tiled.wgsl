@@ -29,6 +29,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> resid: array<f32>;
+@group(0) @binding(6) var<storage, read> aux: array<f32>;
 
 // ws[k][row] and xs[k][token] of the current unit, as vec4 over 4 consecutive rows / tokens.
 var<workgroup> ws: array<vec4<f32>, 512>; // BK × BM / 4

@@ -32,6 +32,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> resid: array<f32>;
+@group(0) @binding(6) var<storage, read> aux: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(ids: Ids) {

@@ -1,0 +1,292 @@
+// matvec: decode-time matrix-vector products (one token), several independent ones per launch.
+//   out[m] = epi(Σ_k W[m][k] · x[k] + bias[m]),  W [M, K] in a block format (blocks.cuh), x [K] f32.
+// After the epilogue, optionally (fused ops that would otherwise be launches of their own):
+//   add_to[m] += out[m]                                  (the residual add after a projection)
+//   vr_v[m]   += (vr_first[m] − vr_v[m]) · out[m]        (RWKV-7's value residual, out = the mix)
+// Epilogues: 0 none, 1 tanh, 2 sigmoid, 3 exp(−e^(−1/2)·σ(acc + bias)) (decay), 4 σ(acc + bias),
+//            5 max(acc + bias, 0)² (relu², the channel mix's activation).
+//
+// The launch takes a table of up to MV_MAX descriptors in device memory (built once by the host and
+// cached, so a replayed CUDA graph sees the same table). Descriptor i owns blocks block_start[i] ..
+// block_start[i+1] − 1.
+//
+// Thread mapping: a block of blockDim threads is cut into groups of `tpr` threads (a power of two,
+// 1 .. 256); a group owns R consecutive rows and its threads take the row's "units" (blocks.cuh) in
+// turn, so consecutive threads read consecutive bytes. The R rows share each x load (for 4-bit
+// weights, x traffic would otherwise be 8× the weight traffic). Partial sums are reduced with
+// shuffles inside a warp and through shared memory across the warps of a group (tpr > 32). Rows
+// past M are read clamped to row M − 1 and never written, so no thread leaves early (every lane
+// takes part in the shuffles and barriers).
+//
+// Fast paths: Q4_K and the padded Q6_K layout decode with the float "magic number" trick instead of
+// integer-to-float conversions (a quarter-rate instruction on the GPU):
+//   as_float(0x4B000000 | q) − 2^23 == q exactly for 0 ≤ q < 2^23,
+// and fold the block scales in once per run of 16 or 32 values: d·sc·Σ q·x − dmin·m·Σ x.
+// Precision: f32 throughout; equal to the CPU reference up to summation order.
+
+struct MvDesc {
+    u64 w, x, out, bias, add_to, vr_v, vr_first, row_bytes;
+    u64 M, K, epi, tpr, block_start, pad0, pad1, pad2;
+};
+
+__device__ __forceinline__ uint4 ldg_u4(const u8* p) { return __ldg((const uint4*)p); }
+__device__ __forceinline__ uint2 ldg_u2(const u8* p) { return __ldg((const uint2*)p); }
+__device__ __forceinline__ float4 ldg_f4(const float* p) { return __ldg((const float4*)p); }
+
+// Byte j of w as a float in 0 .. 255 (see the header).
+__device__ __forceinline__ float byte_float(u32 w, int j) {
+    return __int_as_float(__byte_perm(w, 0x4B000000u, 0x7540u | (u32)j)) - 8388608.0f;
+}
+
+__device__ __forceinline__ float sum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
+
+__device__ __forceinline__ float comp(float4 v, int j) { return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w; }
+
+// Any format of blocks.cuh: decode the unit, dot it with x.
+template <class F>
+struct GenericDot {
+    static constexpr int BLOCK_ELEMS = F::BLOCK_ELEMS, UNITS = F::UNITS;
+    template <int R>
+    __device__ static void dot(const u8* const* rows, int g, const float* __restrict__ x, float* acc) {
+        constexpr int ELEMS = F::GROUPS * F::GLEN;
+        constexpr int XV = (F::GLEN % 4 == 0) ? 4 : 1;
+        const int b = g / F::UNITS, u = g - b * F::UNITS;
+        const float* xt = x + b * F::BLOCK_ELEMS + F::base(u);
+        float xv[ELEMS];
+#pragma unroll
+        for (int gi = 0; gi < F::GROUPS; ++gi) {
+#pragma unroll
+            for (int j = 0; j < F::GLEN; j += XV) {
+                if (XV == 4) {
+                    float4 f = ldg_f4(xt + gi * F::GSTRIDE + j);
+                    xv[gi * F::GLEN + j] = f.x;
+                    xv[gi * F::GLEN + j + 1] = f.y;
+                    xv[gi * F::GLEN + j + 2] = f.z;
+                    xv[gi * F::GLEN + j + 3] = f.w;
+                } else {
+                    xv[gi * F::GLEN + j] = xt[gi * F::GSTRIDE + j];
+                }
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            float v[ELEMS];
+            F::decode(rows[r] + (u64)b * F::BLOCK_BYTES, u, v);
+            float s = 0.0f;
+#pragma unroll
+            for (int e = 0; e < ELEMS; ++e) s += v[e] * xv[e];
+            acc[r] += s;
+        }
+    }
+};
+
+// The 6-bit (scale, min) of sub-block s of a Q4_K block whose scale bytes 0-3, 4-7, 8-11 are the
+// words y, z, w (see k4_scale_min in blocks.cuh).
+__device__ __forceinline__ void k4_sm(u32 y, u32 z, u32 w, int s, float* sc, float* mn) {
+    const int t = 8 * (s & 3);
+    const u32 Y = (y >> t) & 0xFFu, Z = (z >> t) & 0xFFu, W = (w >> t) & 0xFFu;
+    u32 a, m;
+    if (s < 4) {
+        a = Y & 63u;
+        m = Z & 63u;
+    } else {
+        a = (W & 15u) | ((Y >> 6) << 4);
+        m = (W >> 4) | ((Z >> 6) << 4);
+    }
+    *sc = (float)a;
+    *mn = (float)m;
+}
+
+// Q4_K (144-byte blocks, 16-byte aligned when K is a multiple of 256, which the format requires).
+// Unit u = (p = u/2, h = u%2): qs bytes 32p+16h .. +16 hold elements 64p+16h+i (low nibbles,
+// sub-block 2p) and 64p+32+16h+i (high nibbles, sub-block 2p+1).
+struct DotQ4K {
+    static constexpr int BLOCK_ELEMS = 256, UNITS = 8;
+    template <int R>
+    __device__ static void dot(const u8* const* rows, int g, const float* __restrict__ x, float* acc) {
+        const int b = g >> 3, u = g & 7, p = u >> 1, h = u & 1;
+        const float* xl = x + b * 256 + 64 * p + 16 * h;
+        uint4 hd[R], qv[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const u8* blk = rows[r] + (u64)b * 144;
+            hd[r] = ldg_u4(blk);
+            qv[r] = ldg_u4(blk + 16 + 32 * p + 16 * h);
+        }
+        float4 xa[4], xb[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            xa[i] = ldg_f4(xl + 4 * i);
+            xb[i] = ldg_f4(xl + 32 + 4 * i);
+        }
+        const float sxa = (sum4(xa[0]) + sum4(xa[1])) + (sum4(xa[2]) + sum4(xa[3]));
+        const float sxb = (sum4(xb[0]) + sum4(xb[1])) + (sum4(xb[2]) + sum4(xb[3]));
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const u32 qw[4] = {qv[r].x, qv[r].y, qv[r].z, qv[r].w};
+            float sa = 0.0f, sb = 0.0f;
+#pragma unroll
+            for (int wi = 0; wi < 4; ++wi) {
+                const u32 lo = qw[wi] & 0x0F0F0F0Fu, hi = (qw[wi] >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    sa = fmaf(byte_float(lo, j), comp(xa[wi], j), sa);
+                    sb = fmaf(byte_float(hi, j), comp(xb[wi], j), sb);
+                }
+            }
+            const float d = f16_to_f32((u16)(hd[r].x & 0xFFFFu)), dmin = f16_to_f32((u16)(hd[r].x >> 16));
+            float sc0, m0, sc1, m1;
+            k4_sm(hd[r].y, hd[r].z, hd[r].w, 2 * p, &sc0, &m0);
+            k4_sm(hd[r].y, hd[r].z, hd[r].w, 2 * p + 1, &sc1, &m1);
+            acc[r] += ((d * sc0) * sa - (dmin * m0) * sxa) + ((d * sc1) * sb - (dmin * m1) * sxb);
+        }
+    }
+};
+
+// Q6_K in the padded 224-byte layout (blocks.cuh, FmtQ6_KR). Unit u = (half = u/2, j = u%2): the 64
+// elements 128·half + 32·q + 16·j + i (q < 4, i < 16); ql words from 64·half + 16·j (quarters 0, 2)
+// and 64·half + 32 + 16·j (quarters 1, 3), qh from 128 + 32·half + 16·j, scales 8·half + 2q + j.
+struct DotQ6KR {
+    static constexpr int BLOCK_ELEMS = 256, UNITS = 4;
+    template <int R>
+    __device__ static void dot(const u8* const* rows, int g, const float* __restrict__ x, float* acc) {
+        const int b = g >> 2, u = g & 3, half = u >> 1, j = u & 1;
+        uint4 qa[R], qb[R], qh[R];
+        uint2 sc[R];
+        float d[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const u8* blk = rows[r] + (u64)b * 224;
+            qa[r] = ldg_u4(blk + 64 * half + 16 * j);
+            qb[r] = ldg_u4(blk + 64 * half + 32 + 16 * j);
+            qh[r] = ldg_u4(blk + 128 + 32 * half + 16 * j);
+            sc[r] = ldg_u2(blk + 192 + 8 * half);
+            d[r] = f16_to_f32(__ldg((const unsigned short*)(blk + 208)));
+        }
+        const float* xq = x + b * 256 + 128 * half + 16 * j;
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+            float4 xv[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) xv[i] = ldg_f4(xq + 32 * q + 4 * i);
+            const float sx = (sum4(xv[0]) + sum4(xv[1])) + (sum4(xv[2]) + sum4(xv[3]));
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                const uint4 src = (q & 1) ? qb[r] : qa[r];
+                const u32 sw[4] = {src.x, src.y, src.z, src.w};
+                const u32 hw[4] = {qh[r].x, qh[r].y, qh[r].z, qh[r].w};
+                float s = 0.0f;
+#pragma unroll
+                for (int wi = 0; wi < 4; ++wi) {
+                    const u32 low = (q < 2) ? (sw[wi] & 0x0F0F0F0Fu) : ((sw[wi] >> 4) & 0x0F0F0F0Fu);
+                    const u32 six = low | (((hw[wi] >> (2 * q)) & 0x03030303u) << 4);
+#pragma unroll
+                    for (int jj = 0; jj < 4; ++jj) s = fmaf(byte_float(six, jj), comp(xv[wi], jj), s);
+                }
+                const int byte = 2 * q + j;
+                const u32 word = byte < 4 ? sc[r].x : sc[r].y;
+                const float scale = (float)(signed char)((word >> (8 * (byte & 3))) & 0xFFu);
+                acc[r] += (d[r] * scale) * (s - 32.0f * sx);
+            }
+        }
+    }
+};
+
+template <class F>
+struct DotFor {
+    typedef GenericDot<F> T;
+};
+template <>
+struct DotFor<FmtQ4_K> {
+    typedef DotQ4K T;
+};
+template <>
+struct DotFor<FmtQ6_KR> {
+    typedef DotQ6KR T;
+};
+
+__device__ __noinline__ void mv_store(const MvDesc* d, int m, float acc) {
+    const float* bias = (const float*)d->bias;
+    const float b = bias ? bias[m] : 0.0f;
+    float v;
+    switch ((int)d->epi) {
+        case 1: v = tanhf(acc); break;
+        case 2: v = sigmoidf_(acc); break;
+        case 3: v = expf(-0.60653065971263342f * sigmoidf_(acc + b)); break;
+        case 4: v = sigmoidf_(acc + b); break;
+        case 5: {
+            const float r = fmaxf(acc + b, 0.0f);
+            v = r * r;
+            break;
+        }
+        default: v = acc + b;
+    }
+    ((float*)d->out)[m] = v;
+    if (d->add_to) ((float*)d->add_to)[m] += v;
+    if (d->vr_v) {
+        float* vv = (float*)d->vr_v;
+        const float* vf = (const float*)d->vr_first;
+        vv[m] += (vf[m] - vv[m]) * v;
+    }
+}
+
+template <class D, int R>
+__device__ __forceinline__ void mv_body(const MvDesc* __restrict__ descs, int n) {
+    __shared__ float red[8][R];
+    int i = n - 1;
+    while (i > 0 && (int)descs[i].block_start > (int)blockIdx.x) --i;
+    const MvDesc* d = descs + i;
+    const u8* w = (const u8*)d->w;
+    const float* x = (const float*)d->x;
+    const u64 row_bytes = d->row_bytes;
+    const int M = (int)d->M, K = (int)d->K, tpr = (int)d->tpr;
+    const int group = threadIdx.x / tpr, sub = threadIdx.x - group * tpr;
+    const int groups = blockDim.x / tpr;
+    const int m0 = (((int)blockIdx.x - (int)d->block_start) * groups + group) * R;
+    const u8* rows[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) rows[r] = w + (u64)min(m0 + r, M - 1) * row_bytes;
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+    const int units = (K / D::BLOCK_ELEMS) * D::UNITS;
+#pragma unroll 2
+    for (int g = sub; g < units; g += tpr) D::template dot<R>(rows, g, x, acc);
+    const int width = tpr < 32 ? tpr : 32;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+        for (int o = width >> 1; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+    }
+    if (tpr > 32) {
+        const int warp = threadIdx.x >> 5;
+        if ((threadIdx.x & 31) == 0) {
+#pragma unroll
+            for (int r = 0; r < R; ++r) red[warp][r] = acc[r];
+        }
+        __syncthreads();
+        if (sub == 0) {
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                float s = 0.0f;
+                for (int k = 0; k < tpr / 32; ++k) s += red[warp + k][r];
+                acc[r] = s;
+            }
+        }
+    }
+    if (sub == 0) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            if (m0 + r < M) mv_store(d, m0 + r, acc[r]);
+        }
+    }
+}
+
+#define MV_KERNELS(NAME, F)                                                                                  \
+    extern "C" __global__ void __launch_bounds__(256) mv_##NAME##_r1(const MvDesc* descs, int n) {           \
+        mv_body<DotFor<F>::T, 1>(descs, n);                                                                  \
+    }                                                                                                         \
+    extern "C" __global__ void __launch_bounds__(256) mv_##NAME##_r2(const MvDesc* descs, int n) {           \
+        mv_body<DotFor<F>::T, 2>(descs, n);                                                                  \
+    }
+
+FORMAT_SET(MV_KERNELS)

@@ -1,0 +1,105 @@
+//! Switches between kernel variants, for benchmarks and A/B checks on the device. The defaults are
+//! the fast paths; `AVIARY_CUDA_TUNING="fuse=0,mma=0"` (comma-separated `name=value`) overrides them
+//! for a whole process, so one binary can time several variants in one run.
+
+use crate::CudaError;
+
+/// Which kernels the backend uses. Every combination computes the same function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// One-token matmuls on matvec.cu (else matmul.cu's one-warp-per-row kernel).
+    pub fast_matvec: bool,
+    /// Batch independent one-token matmuls into one launch and fold small ops into neighbours
+    /// (residual add, relu², value residual into matvec epilogues; layer_norm with the token-shift
+    /// lerp; the WKV-7 output stage into the recurrence).
+    pub fuse: bool,
+    /// wkv7_h64.cu for head size 64 (else wkv7.cu).
+    pub fast_wkv: bool,
+    /// Tensor-core matmuls (mma.cu) for multi-token steps on Q4_K, Q6_K and F16 weights.
+    pub mma: bool,
+    /// 2: activations enter the MMA as f16 hi + lo parts (f32-level accuracy); 1: as f16 only.
+    pub mma_split: i32,
+    /// Rows per thread group in matvec.cu for quantized weights with many rows (1 or 2); float
+    /// weights and short matrices use 1.
+    pub mv_rows: usize,
+    /// matvec.cu widens a row's thread group (up to 256 threads) until a launch has this many threads.
+    pub mv_target_threads: usize,
+    /// Capture multi-token steps as CUDA graphs too (by default they are launched directly: a prompt
+    /// rarely repeats its exact buffers, and capture costs more than the launches it saves).
+    pub graphs_for_prefill: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            fast_matvec: true,
+            fuse: true,
+            fast_wkv: true,
+            mma: true,
+            mma_split: 2,
+            mv_rows: 2,
+            mv_target_threads: 132 * 256,
+            graphs_for_prefill: false,
+        }
+    }
+}
+
+impl Tuning {
+    /// The defaults with `AVIARY_CUDA_TUNING` applied.
+    pub fn from_env() -> Result<Self, CudaError> {
+        let mut t = Tuning::default();
+        if let Ok(spec) = std::env::var("AVIARY_CUDA_TUNING") {
+            t.apply(&spec)?;
+        }
+        Ok(t)
+    }
+
+    /// Applies `name=value,name=value`.
+    pub fn apply(&mut self, spec: &str) -> Result<(), CudaError> {
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let bad = |why: &str| CudaError::Tuning { item: item.to_string(), why: why.to_string() };
+            let (name, value) = item.split_once('=').ok_or_else(|| bad("expected name=value"))?;
+            let flag = || match value {
+                "1" | "true" | "on" => Ok(true),
+                "0" | "false" | "off" => Ok(false),
+                _ => Err(bad("expected 0 or 1")),
+            };
+            let number = || value.parse::<usize>().map_err(|_| bad("expected a whole number"));
+            match name {
+                "fast_matvec" => self.fast_matvec = flag()?,
+                "fuse" => self.fuse = flag()?,
+                "fast_wkv" => self.fast_wkv = flag()?,
+                "mma" => self.mma = flag()?,
+                "mma_split" => match number()? {
+                    n @ (1 | 2) => self.mma_split = n as i32,
+                    _ => return Err(bad("mma_split is 1 or 2")),
+                },
+                "mv_rows" => match number()? {
+                    n @ (1 | 2) => self.mv_rows = n,
+                    _ => return Err(bad("mv_rows is 1 or 2")),
+                },
+                "mv_target_threads" => self.mv_target_threads = number()?.max(1),
+                "graphs_for_prefill" => self.graphs_for_prefill = flag()?,
+                _ => return Err(bad("unknown name")),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_overrides_and_rejects_nonsense() {
+        let mut t = Tuning::default();
+        t.apply("fuse=0, mma=off,mv_rows=1,mv_target_threads=4096,mma_split=1").unwrap();
+        assert!(!t.fuse && !t.mma && t.fast_matvec);
+        assert_eq!((t.mv_rows, t.mv_target_threads, t.mma_split), (1, 4096, 1));
+        for bad in ["fuse", "fuse=2", "nope=1", "mv_rows=3", "mma_split=0", "mv_target_threads=x"] {
+            let err = Tuning::default().apply(bad).unwrap_err().to_string();
+            assert!(err.contains(bad.split('=').next().unwrap()), "{bad}: {err}");
+        }
+    }
+}

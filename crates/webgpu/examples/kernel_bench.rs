@@ -1,0 +1,207 @@
+//! Where the wgpu backend's time goes, measured with GPU timestamps.
+//!
+//! `kernel_bench matvec [--bw GB/s]`: one-token matmuls of the RWKV-7 2.9B shapes (2560x2560,
+//! 10240x2560, 2560x10240, 65536x2560) per weight type and kernel variant (the generic kernel,
+//! the matvec with 1, 2 and 4 rows per thread group), each timed over dispatches recorded in one
+//! pass. Enough copies of each weight are cycled that they do not fit in L2, so the figures are
+//! DRAM bandwidth. Prints GB/s and the fraction of `--bw` (default 4400, the H200's).
+//!
+//! `kernel_bench model FILE.gguf [--decode N] [--prefill N]`: wall-clock greedy decode (GPU argmax,
+//! one id read back per step) and prefill on a real model, then the same steps again with every
+//! dispatch timed, printed per kernel and shape.
+//!
+//! Run with WGPU_BACKEND=vulkan; on lavapipe use small shapes only (it is slow).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use gguf::GgmlType;
+use model::{LogitsMode, Model, Ops, Rwkv7Runner};
+use webgpu::{GpuWeight, WebGpuBackend, WebGpuOptions};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str, default: f64| -> f64 {
+        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let result = match args.first().map(String::as_str) {
+        Some("matvec") => matvec(flag("--bw", 4400.0), flag("--scale", 1.0)),
+        Some("model") if args.len() >= 2 => model_steps(&args[1], flag("--decode", 64.0) as usize, flag("--prefill", 512.0) as usize),
+        _ => Err("usage: kernel_bench matvec [--bw GB/s] [--scale F] | kernel_bench model FILE.gguf [--decode N] [--prefill N]".into()),
+    };
+    if let Err(e) = result {
+        eprintln!("kernel_bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Cheap deterministic bytes (xorshift), then every f16 scale set to a small finite value: values
+/// do not matter for timing, NaN/inf scales only must not appear.
+fn fake_weights(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+    let row_bytes = quant::row_bytes(ty, cols).expect("whole blocks");
+    let mut out = vec![0u8; rows * row_bytes];
+    let mut s = seed | 1;
+    for chunk in out.chunks_mut(8) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let b = s.to_le_bytes();
+        chunk.copy_from_slice(&b[..chunk.len()]);
+    }
+    let half = half::f16::from_f32(0.01).to_bits().to_le_bytes();
+    let block = ty.type_size();
+    let scale_at: &[usize] = match ty {
+        GgmlType::F16 => &[],
+        GgmlType::Q4_K => &[0, 2],
+        GgmlType::Q6_K => &[208],
+        GgmlType::Q8_0 | GgmlType::Q4_0 => &[0],
+        _ => &[],
+    };
+    if ty == GgmlType::F16 {
+        for h in out.chunks_mut(2) {
+            h[1] &= 0x3B; // exponent below 1.0
+        }
+    }
+    for b in out.chunks_mut(block) {
+        for &at in scale_at {
+            b[at..at + 2].copy_from_slice(&half);
+        }
+    }
+    out
+}
+
+fn matvec(bw: f64, scale: f64) -> Res<()> {
+    let mut b = WebGpuBackend::new(&WebGpuOptions { profile: true, ..Default::default() })?;
+    println!("adapter: {} (subgroups: {})", b.adapter_name(), b.uses_subgroups());
+    let shapes = [(2560usize, 2560usize), (10240, 2560), (2560, 10240), (65536, 2560)];
+    let types = [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16, GgmlType::Q8_0, GgmlType::F32];
+    // More than L2 (60 MiB on the H200) per shape, so the timed reads come from DRAM.
+    let working_set = (256.0 * scale * (1 << 20) as f64) as usize;
+    const REPS: usize = 24;
+    println!("{:<6} {:>12} {:>14} {:>9} {:>10} {:>9} {:>7}", "type", "shape", "kernel", "MB", "mean us", "GB/s", "of bw");
+    for ty in types {
+        for &(rows0, cols0) in &shapes {
+            let rows = ((rows0 as f64 * scale) as usize).max(8);
+            let cols = (((cols0 as f64 * scale) as usize) / 256).max(1) * 256;
+            let bytes = fake_weights(ty, rows, cols, (rows * 31 + cols) as u64);
+            let copies = (working_set / bytes.len()).clamp(1, 64);
+            let weights: Vec<GpuWeight> =
+                (0..copies).map(|i| b.upload_raw(&format!("w{i}"), ty, rows, cols, &bytes)).collect::<Result<_, _>>()?;
+            let gpu_bytes: u64 = match &weights[0] {
+                GpuWeight::Matrix { row_words, rows, .. } => (*row_words * *rows * 4) as u64,
+                GpuWeight::Vectors { .. } => unreachable!(),
+            };
+            let mut x = b.alloc(1, cols)?;
+            let xs: Vec<f32> = (0..cols).map(|i| ((i % 7) as f32 - 3.0) * 0.1).collect();
+            b.write(&mut x, &xs)?;
+            let mut out = b.alloc(1, rows)?;
+            for (label, fast, nr) in [("generic", false, 1), ("matvec nr1", true, 1), ("matvec nr2", true, 2), ("matvec nr4", true, 4)] {
+                if fast && ty != GgmlType::F32 && !matches!(ty, GgmlType::F16 | GgmlType::Q4_K | GgmlType::Q6_K) {
+                    continue;
+                }
+                b.set_fast_kernels(fast);
+                b.set_matvec_rows(nr);
+                // Warm-up (pipelines, bind groups), then the timed recording.
+                for pass in 0..2 {
+                    b.reset_profile();
+                    b.begin_step()?;
+                    for i in 0..REPS.max(copies) {
+                        b.matmul(&weights[i % copies], &x, &mut out);
+                    }
+                    b.end_step()?;
+                    if pass == 1 {
+                        let rows_p = b.profile_rows();
+                        let (calls, ns) = rows_p.iter().fold((0u64, 0.0), |a, r| (a.0 + r.calls, a.1 + r.total_ns));
+                        let mean_ns = ns / calls.max(1) as f64;
+                        let gbs = gpu_bytes as f64 / mean_ns;
+                        println!(
+                            "{:<6} {:>12} {:>14} {:>9.1} {:>10.2} {:>9.0} {:>6.1}%",
+                            ty.name(),
+                            format!("{rows}x{cols}"),
+                            label,
+                            gpu_bytes as f64 / 1e6,
+                            mean_ns / 1e3,
+                            gbs,
+                            100.0 * gbs / bw
+                        );
+                    }
+                }
+            }
+        }
+    }
+    b.reset_profile();
+    Ok(())
+}
+
+fn open_runner(path: &str, profile: bool) -> Res<Rwkv7Runner<WebGpuBackend>> {
+    let file = Arc::new(gguf::GgufFile::open(std::path::Path::new(path))?);
+    let gpu = WebGpuBackend::new(&WebGpuOptions { profile, ..Default::default() })?;
+    Ok(Rwkv7Runner::load(file, gpu)?)
+}
+
+fn model_steps(path: &str, decode: usize, prefill: usize) -> Res<()> {
+    let t = Instant::now();
+    let mut m = open_runner(path, false)?;
+    let info = m.info().clone();
+    println!(
+        "model {path}: {} layers, C {}, {} on {} (loaded in {:.1} s; {:?})",
+        info.hparams.n_layer,
+        info.hparams.n_embd,
+        info.quant,
+        info.device,
+        t.elapsed().as_secs_f64(),
+        m.ops().options()
+    );
+    let n_vocab = info.hparams.n_vocab as u64;
+    let prompt: Vec<u32> = (0..prefill as u64).map(|i| ((i * 2654435761) % n_vocab) as u32).collect();
+    // Prefill: warm-up, then timed.
+    for pass in 0..2 {
+        let id = m.new_state()?;
+        let t = Instant::now();
+        m.forward(id, &prompt, LogitsMode::Last)?;
+        let s = t.elapsed().as_secs_f64();
+        if pass == 1 {
+            println!("prefill {prefill} tokens: {:.1} ms, {:.1} tok/s", s * 1e3, prefill as f64 / s);
+        }
+        m.drop_state(id);
+    }
+    // Decode: greedy with the device argmax, warm-up steps untimed.
+    let id = m.new_state()?;
+    let mut tok = m.forward_argmax(id, &prompt[..prompt.len().min(8)])?;
+    for _ in 0..4 {
+        tok = m.forward_argmax(id, &[tok])?;
+    }
+    let t = Instant::now();
+    for _ in 0..decode {
+        tok = m.forward_argmax(id, &[tok])?;
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!("decode {decode} tokens (device argmax): {:.3} ms/token, {:.1} tok/s", s * 1e3 / decode as f64, decode as f64 / s);
+    // The same with the whole logits row read back, as before.
+    let t = Instant::now();
+    for _ in 0..decode.min(32) {
+        let l = m.forward(id, &[tok], LogitsMode::Last)?;
+        tok = l[0].iter().enumerate().fold((0, f32::MIN), |a, (i, &v)| if v > a.1 { (i, v) } else { a }).0 as u32;
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!("decode {} tokens (logits read back): {:.3} ms/token", decode.min(32), s * 1e3 / decode.min(32) as f64);
+    drop(m);
+
+    // Profiled: a few decode steps, then one prefill chunk.
+    let mut m = open_runner(path, true)?;
+    let id = m.new_state()?;
+    let mut tok = m.forward_argmax(id, &prompt[..prompt.len().min(8)])?;
+    for _ in 0..8 {
+        tok = m.forward_argmax(id, &[tok])?;
+    }
+    println!("--- profile: 9 decode steps (+ one 8-token step) ---");
+    print!("{}", m.ops().profile_report());
+    let id2 = m.new_state()?;
+    m.forward(id2, &prompt[..prompt.len().min(64)], LogitsMode::Last)?;
+    println!("--- profile: the above plus one 64-token prefill chunk ---");
+    print!("{}", m.ops().profile_report());
+    std::mem::forget(m); // the report is printed; skip the drop-time copy
+    Ok(())
+}
