@@ -6,6 +6,7 @@
 //! World) and `engine` (sampling and generation).
 
 pub mod bench;
+pub mod legacy;
 mod loader;
 mod model_spec;
 

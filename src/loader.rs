@@ -86,9 +86,18 @@ pub struct Loaded {
     pub path: PathBuf,
 }
 
-/// Opens `path` (GGUF) and loads it onto the backend in `opts`.
+/// Opens `path` (GGUF, or an rwkv.cpp legacy file, told apart by the magic) and loads it onto the
+/// backend in `opts`. Legacy files are mapped to GGUF in memory first (`crate::legacy`); RWKV-5
+/// ones keep rwkv.cpp's GroupNorm epsilon 1e-5 (`aviary convert --group-norm-eps` writes another).
 pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Loaded, LoadError> {
-    load_gguf(Arc::new(GgufFile::open(path.as_ref())?), opts)
+    let path = path.as_ref();
+    if model::legacy::is_legacy_file(path) {
+        let file = crate::legacy::open_legacy(path, &model::legacy::LegacyOptions::default())?;
+        let mut loaded = load_gguf(Arc::new(file), opts)?;
+        loaded.path = path.to_path_buf();
+        return Ok(loaded);
+    }
+    load_gguf(Arc::new(GgufFile::open(path)?), opts)
 }
 
 /// Loads an already opened GGUF file (from disk or memory) onto the backend in `opts`.

@@ -58,13 +58,19 @@ const STEM: &str = "synth-tiny-k-F32";
 
 #[test]
 fn unsupported_architecture() {
-    for arch in ["llama", "rwkv6", "arwkv7"] {
+    for arch in ["llama", "rwkv6qwen2", "arwkv7"] {
         expect_err(
             STEM,
             |kv, _| set(kv, "general.architecture", Value::String(arch.into())),
             &[&format!("architecture '{arch}' is not supported")],
         );
     }
+    // rwkv6 is supported: an RWKV-7 file relabelled as rwkv6 lacks rwkv6's keys.
+    expect_err(
+        STEM,
+        |kv, _| set(kv, "general.architecture", Value::String("rwkv6".into())),
+        &["missing required metadata key 'rwkv6.embedding_length'"],
+    );
 }
 
 #[test]

@@ -123,7 +123,7 @@ pub fn run(a: RunArgs) -> Result<()> {
 fn restore_state(model: &mut dyn model::Model, state: model::StateId, path: &std::path::Path) -> Result<Vec<u32>> {
     let file = engine::read_state_file(path)?;
     let hp = &model.info().hparams;
-    engine::state_file::check_state_fits(&file.state, &path.display().to_string(), hp.n_layer, hp.n_embd, hp.head_size)?;
+    engine::state_file::check_state_fits(&file.state, &path.display().to_string(), hp.n_layer, hp.n_embd, hp.wkv_values_per_channel())?;
     if let Some(&t) = file.tokens.iter().find(|&&t| t as usize >= hp.n_vocab) {
         anyhow::bail!("{}: token {t} is outside this model's vocabulary of {}: the state is for a different model", path.display(), hp.n_vocab);
     }

@@ -2,6 +2,7 @@
 //! 2 for invalid command-line usage.
 
 mod bench;
+mod convert;
 mod generate;
 mod inspect;
 mod logits;
@@ -39,6 +40,8 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Quantize an RWKV-7 GGUF file with llama-quantize's per-tensor type rules.
     Quantize(quantize::QuantizeArgs),
+    /// Convert an rwkv.cpp model file (RWKV-4 to 7) to GGUF.
+    Convert(convert::ConvertArgs),
     /// Serve the model over an OpenAI-compatible HTTP API.
     Serve(serve::ServeArgs),
 }
@@ -46,7 +49,7 @@ enum Command {
 /// Options every command that loads a model takes.
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// Model file (GGUF), or synth:<preset>[:<type>] for a generated random-weight model.
+    /// Model file (GGUF or rwkv.cpp), or synth:<preset>[:<type>] for a generated random-weight model.
     #[arg(long, short = 'm', value_name = "FILE")]
     pub model: String,
     /// Compute backend: cpu, wgpu (WebGPU: Vulkan, Metal, DX12) or cuda (when built with it).
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Quantize(a) => quantize::run(a),
+        Command::Convert(a) => convert::run(a),
         Command::Serve(a) => serve::run(a),
     }
 }

@@ -4,13 +4,18 @@
 //! level they decode with the references). The other ops use the vectorised/parallel kernels in
 //! `fast/` unless the level is scalar (`AVIARY_SIMD=scalar`), in which case the reference kernels run.
 
-use model::{LoraKind, ModelError, Ops, TensorSource};
+use std::cell::RefCell;
+
+use model::{Architecture, LoraKind, ModelError, Ops, TensorSource, Wkv6Decay};
 
 use crate::buffers::{CpuAct, CpuWeight};
 use crate::kernels::lora::MatrixRef;
 use crate::kernels::wkv7::Wkv7Inputs;
 use crate::kernels::wkv7_output::Wkv7OutputInputs;
 use crate::fast;
+use crate::kernels::lora::Matrix;
+use crate::kernels::wkv6::Wkv6Inputs;
+use crate::kernels::{decay6, group_norm, token_shift_lora6, wkv4, wkv6};
 use crate::kernels::{elementwise, embed, layer_norm, token_shift_lerp, wkv7, wkv7_output};
 use crate::pool::Pool;
 use crate::profile::Profile;
@@ -84,12 +89,53 @@ fn fast_matrix(w: &CpuWeight) -> (&RowKernel, &[u8], usize) {
     }
 }
 
+/// A weight multiplied through the fast matmul, for kernels written against [`Matrix`].
+struct FastMatrix<'a> {
+    pool: &'a Pool,
+    kernel: &'a RowKernel,
+    bytes: &'a [u8],
+    cols: usize,
+    acts: &'a RefCell<Vec<u8>>,
+    planes: usize,
+}
+
+impl Matrix for FastMatrix<'_> {
+    fn cols(&self) -> usize {
+        self.cols
+    }
+    fn matmul_rows(&self, rows: std::ops::Range<usize>, x: &[f32], out: &mut [f32]) {
+        let rb = self.kernel.row_bytes();
+        let bytes = &self.bytes[rows.start * rb..rows.end * rb];
+        fast::matmul::matmul(self.pool, self.kernel, bytes, x, self.cols, out, &mut self.acts.borrow_mut(), self.planes);
+    }
+}
+
+impl CpuBackend {
+    /// Runs `f` with `w`'s as fast [`Matrix`] views, sharing the activation scratch.
+    fn with_matrices<R>(&mut self, ws: [&CpuWeight; 2], f: impl FnOnce(&FastMatrix, &FastMatrix) -> R) -> R {
+        let acts = RefCell::new(std::mem::take(&mut self.acts));
+        let (ka, ba, ca) = fast_matrix(ws[0]);
+        let (kb, bb, cb) = fast_matrix(ws[1]);
+        let a = FastMatrix { pool: &self.pool, kernel: ka, bytes: ba, cols: ca, acts: &acts, planes: self.planes };
+        let b = FastMatrix { pool: &self.pool, kernel: kb, bytes: bb, cols: cb, acts: &acts, planes: self.planes };
+        let r = f(&a, &b);
+        self.acts = acts.into_inner();
+        r
+    }
+}
+
 impl Ops for CpuBackend {
     type Weight = CpuWeight;
     type Act = CpuAct;
 
     fn backend_name(&self) -> &'static str {
         "cpu"
+    }
+
+    /// Every architecture: the RWKV-4/5/6 ops run the scalar reference kernels (with the fast matmul
+    /// for their matrices).
+    fn supports(&self, _arch: Architecture) -> bool {
+        true
     }
 
     fn device_name(&self) -> String {
@@ -265,6 +311,82 @@ impl Ops for CpuBackend {
         let len = out.data.len();
         out.data.copy_from_slice(&x.data[start..start + len]);
         self.profile.stop(t0, || "copy_rows".to_string());
+    }
+
+    fn decay6(&mut self, x: &CpuAct, a: &CpuWeight, b: &CpuWeight, bias: &CpuWeight, mid: &mut CpuAct, out: &mut CpuAct) {
+        let t0 = self.profile.start();
+        self.with_matrices([a, b], |a, b| decay6::decay6(&x.data, a, b, bias.vectors(), &mut mid.data, &mut out.data));
+        self.profile.stop(t0, || "decay6".to_string());
+    }
+
+    fn token_shift_lora6(
+        &mut self,
+        x: &CpuAct,
+        shift: &mut CpuAct,
+        mu_x: &CpuWeight,
+        mu: &CpuWeight,
+        w1: &CpuWeight,
+        w2: &CpuWeight,
+        mid: &mut CpuAct,
+        outs: &mut [&mut CpuAct],
+    ) {
+        let t0 = self.profile.start();
+        let mut outs: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.data.as_mut_slice()).collect();
+        self.with_matrices([w1, w2], |w1, w2| {
+            token_shift_lora6::token_shift_lora6(&x.data, &mut shift.data, mu_x.vectors(), mu.vectors(), w1, w2, &mut mid.data, &mut outs)
+        });
+        self.profile.stop(t0, || "token_shift_lora6".to_string());
+    }
+
+    fn wkv6(
+        &mut self,
+        r: &CpuAct,
+        k: &CpuAct,
+        v: &CpuAct,
+        decay: Wkv6Decay<'_, CpuWeight, CpuAct>,
+        u: &CpuWeight,
+        state: &mut CpuAct,
+        y: &mut CpuAct,
+    ) {
+        let t0 = self.profile.start();
+        let head_size = (state.cols as f64).sqrt() as usize;
+        let (decay, per_token) = match decay {
+            Wkv6Decay::PerToken(d) => (&d.data[..], true),
+            Wkv6Decay::Static(w) => (w.vectors(), false),
+        };
+        let inp = Wkv6Inputs { r: &r.data, k: &k.data, v: &v.data, decay, per_token, u: u.vectors() };
+        wkv6::wkv6(&inp, &mut state.data, &mut y.data, head_size);
+        self.profile.stop(t0, || "wkv6".to_string());
+    }
+
+    fn wkv4(&mut self, k: &CpuAct, v: &CpuAct, w: &CpuWeight, u: &CpuWeight, state: &mut CpuAct, y: &mut CpuAct) {
+        let t0 = self.profile.start();
+        wkv4::wkv4(&k.data, &v.data, w.vectors(), u.vectors(), &mut state.data, &mut y.data);
+        self.profile.stop(t0, || "wkv4".to_string());
+    }
+
+    fn group_norm(&mut self, y: &mut CpuAct, ln_w: &CpuWeight, ln_b: &CpuWeight, head_size: usize, eps: f32) {
+        let t0 = self.profile.start();
+        group_norm::group_norm(&mut y.data, ln_w.vectors(), ln_b.vectors(), head_size, eps);
+        self.profile.stop(t0, || "group_norm".to_string());
+    }
+
+    fn sigmoid_mul(&mut self, x: &mut CpuAct, g: &CpuAct) {
+        let t0 = self.profile.start();
+        elementwise::sigmoid_mul(&mut x.data, &g.data);
+        self.profile.stop(t0, || "sigmoid_mul".to_string());
+    }
+
+    fn silu_mul(&mut self, x: &mut CpuAct, g: &CpuAct) {
+        let t0 = self.profile.start();
+        elementwise::silu_mul(&mut x.data, &g.data);
+        self.profile.stop(t0, || "silu_mul".to_string());
+    }
+
+    fn scale(&mut self, x: &mut CpuAct, factor: f32) {
+        let t0 = self.profile.start();
+        elementwise::scale(&mut x.data, factor);
+        self.profile.stop(t0, || "scale".to_string());
     }
 }
 

@@ -66,10 +66,10 @@ pub(crate) fn load_kernels(ctx: &Arc<CudaContext>, arch: &str) -> Result<HashMap
                 .load_function(&name)
                 .map_err(|e| CudaError::driver(format!("function {name} in {file}"), e))?;
             let name = intern(&name);
-            if name == "wkv7" {
-                // The state of a head lives in shared memory: allow big heads.
+            if name == "wkv7" || name.starts_with("mv_") {
+                // wkv7 keeps a head's state in shared memory, matvec.cu a copy of x: allow big ones.
                 func.set_attribute(CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, optin)
-                    .map_err(|e| CudaError::driver("raising wkv7's shared memory limit", e))?;
+                    .map_err(|e| CudaError::driver(format!("raising {name}'s shared memory limit"), e))?;
             }
             kernels.insert(name, Kernel { func, name });
         }

@@ -10,8 +10,14 @@
 //! libcuda and libnvrtc are loaded at run time (cudarc's dynamic loading): the crate builds without
 //! any CUDA toolkit, and [`CudaBackend::new`] says clearly what is missing.
 //!
-//! Out of scope (for now): tensor-core prefill (the prefill matmul tiles 8 tokens on CUDA cores), a
-//! chunked WKV-7 for long prompts, sampling on the GPU, batches of sequences, several GPUs.
+//! One-token steps (decode) run matrix-vector kernels built for bandwidth (`matvec.cu`: several
+//! independent products per launch, small element-wise ops folded into their epilogues), a fused
+//! layer_norm + token-shift lerp, and a fused WKV-7 recurrence + output stage for head size 64.
+//! Multi-token steps (prefill) run Q4_K, Q6_K and F16 matmuls on the tensor cores (`mma.cu`), other
+//! types on CUDA cores (`matmul.cu`). [`Tuning`] switches between the variants (for A/B timing).
+//!
+//! Out of scope (for now): a chunked WKV-7 for long prompts, sampling on the GPU, batches of
+//! sequences, several GPUs.
 
 mod backend;
 mod buffers;
@@ -19,9 +25,13 @@ mod device;
 mod error;
 pub mod formats;
 pub mod nvrtc;
+mod ops;
+mod pending;
 mod recorder;
+mod tuning;
 
 pub use backend::{weight_format, CudaBackend};
 pub use buffers::{CudaAct, CudaWeight};
 pub use error::CudaError;
-pub use recorder::GraphStats;
+pub use recorder::{GraphStats, KernelTime, Profiler};
+pub use tuning::Tuning;

@@ -70,6 +70,9 @@ impl Program {
         if self.source.per_format != PerFormat::No {
             text.push_str("\n#line 1 \"blocks.cuh\"\n");
             text.push_str(BLOCKS);
+            if self.source.file == "matvec.cu" && self.formats.iter().any(|f| f.name == "f16v") {
+                text.push_str("\n#define MV_MIXED 1");
+            }
             text.push_str("\n#define FORMAT_SET(X)");
             for f in &self.formats {
                 text.push_str(&format!(" X({}, {})", f.name, f.cuda_struct));
@@ -84,7 +87,14 @@ impl Program {
     pub fn kernel_names(&self) -> Vec<String> {
         match self.source.file {
             "matmul.cu" => self.formats.iter().flat_map(|f| [format!("matmul_{}_t1", f.name), format!("matmul_{}_t8", f.name)]).collect(),
-            "matvec.cu" => self.formats.iter().flat_map(|f| [format!("mv_{}_r1", f.name), format!("mv_{}_r2", f.name)]).collect(),
+            "matvec.cu" => {
+                let mut names: Vec<String> =
+                    self.formats.iter().flat_map(|f| [format!("mv_{}_r1", f.name), format!("mv_{}_r2", f.name)]).collect();
+                if self.formats.iter().any(|f| f.name == "f16v") {
+                    names.push("mv_mix_r1".into());
+                }
+                names
+            }
             "embed.cu" => self.formats.iter().map(|f| format!("embed_{}", f.name)).collect(),
             _ => self
                 .source

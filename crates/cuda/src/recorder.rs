@@ -10,10 +10,10 @@
 
 use std::collections::HashMap;
 use std::ffi::c_void;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use cudarc::driver::sys::{self, CUstreamCaptureMode};
-use cudarc::driver::{CudaGraph, CudaStream};
+use cudarc::driver::sys::{self, CUevent_flags, CUstreamCaptureMode};
+use cudarc::driver::{CudaEvent, CudaGraph, CudaStream};
 
 use crate::CudaError;
 
@@ -75,10 +75,54 @@ pub struct GraphStats {
     pub direct_launches: u64,
 }
 
+/// GPU time per kernel name, measured with a pair of CUDA events around every launch while a
+/// [`Profiler`] is attached (steps then run without graphs: a graph's nodes cannot be timed alone).
+#[derive(Clone, Default)]
+pub struct Profiler(Arc<Mutex<ProfileData>>);
+
+#[derive(Default)]
+struct ProfileData {
+    open: Vec<(&'static str, CudaEvent, CudaEvent)>,
+    totals: Vec<KernelTime>,
+}
+
+/// One kernel's share of the profiled work.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelTime {
+    pub name: String,
+    pub calls: u64,
+    pub ms: f64,
+}
+
+impl Profiler {
+    /// Waits for the profiled launches and returns the totals so far, by kernel, largest first;
+    /// the totals start again from zero.
+    pub fn take(&self) -> Result<Vec<KernelTime>, CudaError> {
+        let mut data = self.0.lock().expect("profiler lock");
+        let open = std::mem::take(&mut data.open);
+        for (name, start, end) in open {
+            let ms = start.elapsed_ms(&end).map_err(|e| CudaError::driver("profiling event", e))? as f64;
+            match data.totals.iter_mut().find(|k| k.name == name) {
+                Some(k) => {
+                    k.calls += 1;
+                    k.ms += ms;
+                }
+                None => data.totals.push(KernelTime { name: name.to_string(), calls: 1, ms }),
+            }
+        }
+        let mut totals = std::mem::take(&mut data.totals);
+        totals.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+        Ok(totals)
+    }
+}
+
 pub(crate) struct Recorder {
     stream: Arc<CudaStream>,
+    pub profiler: Option<Profiler>,
     pending: Vec<Launch>,
     in_step: bool,
+    /// This step's launches are issued as they come (set by the backend for multi-token steps).
+    direct: bool,
     pub use_graphs: bool,
     graphs: HashMap<Vec<Launch>, StepGraph>,
     pub stats: GraphStats,
@@ -90,6 +134,8 @@ impl Recorder {
             stream,
             pending: Vec::new(),
             in_step: false,
+            direct: false,
+            profiler: None,
             use_graphs: true,
             graphs: HashMap::new(),
             stats: GraphStats::default(),
@@ -99,7 +145,7 @@ impl Recorder {
     /// Queues a launch; outside a step it is issued at once.
     pub fn push(&mut self, launch: Launch) -> Result<(), CudaError> {
         self.pending.push(launch);
-        if self.in_step {
+        if self.in_step && !self.direct {
             Ok(())
         } else {
             self.flush()
@@ -109,13 +155,22 @@ impl Recorder {
     pub fn begin_step(&mut self) -> Result<(), CudaError> {
         self.flush()?;
         self.in_step = true;
+        self.direct = false;
         Ok(())
+    }
+
+    /// Issues the rest of this step's launches directly, as they come, and the queued ones now
+    /// (no graph for this step).
+    pub fn issue_step_directly(&mut self) -> Result<(), CudaError> {
+        self.direct = true;
+        self.flush()
     }
 
     /// Issues the step's launches: replays its graph, or captures one, or launches directly.
     pub fn end_step(&mut self) -> Result<(), CudaError> {
         self.in_step = false;
-        if !self.use_graphs || self.pending.is_empty() {
+        if !self.use_graphs || self.direct || self.profiler.is_some() || self.pending.is_empty() {
+            self.direct = false;
             return self.flush();
         }
         let launches = std::mem::take(&mut self.pending);
@@ -158,6 +213,16 @@ impl Recorder {
     }
 
     fn issue(&self, l: &Launch) -> Result<(), CudaError> {
+        let Some(profiler) = &self.profiler else { return self.issue_plain(l) };
+        let event = || self.stream.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(|e| CudaError::driver("profiling event", e));
+        let start = event()?;
+        self.issue_plain(l)?;
+        let end = event()?;
+        profiler.0.lock().expect("profiler lock").open.push((l.name, start, end));
+        Ok(())
+    }
+
+    fn issue_plain(&self, l: &Launch) -> Result<(), CudaError> {
         let mut slots: Vec<u64> = l.args.iter().map(|a| a.slot()).collect();
         let mut params: Vec<*mut c_void> = slots.iter_mut().map(|s| s as *mut u64 as *mut c_void).collect();
         self.stream.context().bind_to_thread().map_err(|e| CudaError::driver("bind context", e))?;
@@ -186,6 +251,7 @@ impl Recorder {
     /// Ends a step without issuing its launches (after an error in one of its ops).
     pub fn end_step_discard(&mut self) -> Result<(), CudaError> {
         self.in_step = false;
+        self.direct = false;
         self.pending.clear();
         Ok(())
     }

@@ -22,6 +22,8 @@ pub struct Tuning {
     /// Rows per thread group in matvec.cu for quantized weights with many rows (1 or 2); float
     /// weights and short matrices use 1.
     pub mv_rows: usize,
+    /// matvec.cu copies x to shared memory first (else reads it from global memory).
+    pub mv_smem: bool,
     /// matvec.cu widens a row's thread group (up to 256 threads) until a launch has this many threads.
     pub mv_target_threads: usize,
     /// Capture multi-token steps as CUDA graphs too (by default they are launched directly: a prompt
@@ -38,6 +40,7 @@ impl Default for Tuning {
             mma: true,
             mma_split: 2,
             mv_rows: 2,
+            mv_smem: true,
             mv_target_threads: 132 * 256,
             graphs_for_prefill: false,
         }
@@ -79,6 +82,7 @@ impl Tuning {
                     _ => return Err(bad("mv_rows is 1 or 2")),
                 },
                 "mv_target_threads" => self.mv_target_threads = number()?.max(1),
+                "mv_smem" => self.mv_smem = flag()?,
                 "graphs_for_prefill" => self.graphs_for_prefill = flag()?,
                 _ => return Err(bad("unknown name")),
             }

@@ -7,8 +7,10 @@ pub enum ModelError {
     Gguf(#[from] gguf::GgufError),
     #[error(transparent)]
     Quant(#[from] quant::QuantError),
-    #[error("{file}: architecture '{found}' is not supported (aviary runs: rwkv7)")]
+    #[error("{file}: architecture '{found}' is not supported (aviary runs: rwkv4, rwkv5, rwkv6, rwkv7)")]
     Architecture { file: String, found: String },
+    #[error("the {backend} backend does not run {arch} yet (the cpu backend runs every architecture)")]
+    Unsupported { backend: &'static str, arch: crate::Architecture },
     #[error("{file}: missing required metadata key '{key}'")]
     MissingKey { file: String, key: String },
     #[error("{file}: metadata key '{key}' is {value}, expected {expected}")]
@@ -27,6 +29,8 @@ pub enum ModelError {
     UnknownState(u64),
     #[error("state does not fit this model: {what} is {found}, expected {expected}")]
     StateMismatch { what: &'static str, expected: usize, found: usize },
+    #[error("{file}: {detail}")]
+    Legacy { file: String, detail: String },
     #[error("backend error: {0}")]
     Backend(String),
 }

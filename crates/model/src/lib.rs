@@ -6,22 +6,43 @@
 //! [`Ops::begin_step`] and [`Ops::end_step`], so it may execute ops at once (cpu) or record them and
 //! submit once (a GPU command buffer or graph).
 //!
-//! Out of scope here: RWKV-4/5/6 (later), reading non-GGUF formats, tokenization, sampling, and
-//! scheduling several sequences in one step (the seam takes one sequence per call today).
+//! RWKV-7, 6, 5 and 4 share one [`Runner`] and its scaffolding ([`forward`]: embedding, head, state,
+//! chunking, save/restore); each version's file (`rwkv7.rs` … `rwkv4.rs`) holds only its layer
+//! weights and layer math. [`legacy`] reads rwkv.cpp's files into the same GGUF layouts, so format
+//! reading stays apart from the math.
+//!
+//! Out of scope here: reading PyTorch checkpoints, tokenization, sampling, and scheduling several
+//! sequences in one step (the seam takes one sequence per call today).
 
+// `is_multiple_of` and `repeat_n` need newer Rust than the workspace's 1.80.
+#![allow(clippy::manual_is_multiple_of, clippy::manual_repeat_n)]
+
+mod arch;
 mod error;
+mod ffn;
+pub mod forward;
 mod hparams;
+pub mod legacy;
 mod load;
 pub mod names;
 mod ops;
 mod runner;
+mod rwkv4;
+mod rwkv5;
+mod rwkv6;
 mod rwkv7;
 mod state;
 
+pub use arch::Architecture;
 pub use error::ModelError;
-pub use hparams::Rwkv7Hparams;
-pub use load::{check_architecture, TensorSource};
-pub use ops::{LoraKind, Ops};
-pub use runner::{quant_label, LogitsMode, Model, ModelInfo, Rwkv7Runner, StateId};
-pub use rwkv7::Rwkv7Weights;
+pub use forward::{Weights, Rwkv7Weights};
+pub use hparams::{Hparams, Rwkv7Hparams, GROUP_NORM_EPS, RWKV5_GROUP_NORM_EPS};
+pub use load::{architecture_of, check_architecture, TensorSource};
+pub use ops::{LoraKind, Ops, Wkv6Decay};
+pub use runner::{quant_label, LogitsMode, Model, ModelInfo, Runner, Rwkv7Runner, StateId};
+pub use ffn::GatedFfn;
+pub use rwkv4::Rwkv4Layer;
+pub use rwkv5::Rwkv5Layer;
+pub use rwkv6::Rwkv6Layer;
+pub use rwkv7::Rwkv7Layer;
 pub use state::HostState;

@@ -2,7 +2,7 @@
 //! row per token, unless an op says otherwise. Each op is named the same everywhere: model step,
 //! reference kernel, backend kernel and test.
 
-use crate::ModelError;
+use crate::{Architecture, ModelError};
 
 /// The LoRA flavours of RWKV-7's time mix (spec §4.3, §4.6). `A` is the down projection
 /// (rank × C), `B` the up projection (C × rank).
@@ -16,14 +16,29 @@ pub enum LoraKind {
     Gate,
 }
 
+/// The decay of [`Ops::wkv6`]: per token (RWKV-6, `[T, C]`) or one vector for every token (RWKV-5,
+/// `[1, C]`). Values are the multipliers `w ∈ (0, 1)`, not logarithms.
+pub enum Wkv6Decay<'a, W, A> {
+    PerToken(&'a A),
+    Static(&'a W),
+}
+
 /// A backend. `Weight` is a tensor resident on the device in its stored type; `Act` an f32 buffer of a
 /// fixed `[rows, cols]` shape.
+///
+/// Ops past `copy_rows` serve RWKV-4, 5 and 6 only. Like llama.cpp's `supports_op`, a backend says
+/// which architectures it runs ([`Ops::supports`]); the runner refuses to load any other, so the
+/// default bodies of those ops (which panic) are never reached.
 pub trait Ops {
     type Weight;
     type Act;
 
     /// Short backend name (`cpu`, `wgpu`, `cuda`).
     fn backend_name(&self) -> &'static str;
+    /// Whether the backend implements every op `arch` needs. The default is RWKV-7's op set only.
+    fn supports(&self, arch: Architecture) -> bool {
+        arch == Architecture::Rwkv7
+    }
     /// The device the backend runs on, for display (CPU model, adapter name).
     fn device_name(&self) -> String;
 
@@ -116,4 +131,96 @@ pub trait Ops {
     fn argmax(&mut self, _logits: &Self::Act) -> Option<Result<Vec<u32>, ModelError>> {
         None
     }
+
+    // ---- RWKV-4, 5 and 6 (see `supports`) ----
+
+    /// RWKV-6's decay LoRA (spec §5.1): `out = exp(−exp(bias + B·tanh(A·x)))`; A `[R, C]`, B `[C, R]`,
+    /// bias `[C]`, `mid` scratch `[T, R]`.
+    #[allow(clippy::too_many_arguments)]
+    fn decay6(
+        &mut self,
+        _x: &Self::Act,
+        _a: &Self::Weight,
+        _b: &Self::Weight,
+        _bias: &Self::Weight,
+        _mid: &mut Self::Act,
+        _out: &mut Self::Act,
+    ) {
+        unsupported(self.backend_name(), "decay6")
+    }
+    /// RWKV-6's data-dependent token shift (spec §5.1). With `prev` as in `token_shift_lerp` and
+    /// `d = prev − x`: `xxx = x + d·mu_x`, `m = tanh(W1·xxx)` (`[T, K·D]`, written to `mid`),
+    /// `outs[i] = x + d·(mu[i] + W2_i·m_i)` where `m_i` is the i-th D-wide slice of `m` and `W2_i` rows
+    /// `i·C .. (i+1)·C` of `w2` (`[K·C, D]`); afterwards `shift = x[last]`. `mu` is `[K, C]`, K = 5.
+    #[allow(clippy::too_many_arguments)]
+    fn token_shift_lora6(
+        &mut self,
+        _x: &Self::Act,
+        _shift: &mut Self::Act,
+        _mu_x: &Self::Weight,
+        _mu: &Self::Weight,
+        _w1: &Self::Weight,
+        _w2: &Self::Weight,
+        _mid: &mut Self::Act,
+        _outs: &mut [&mut Self::Act],
+    ) {
+        unsupported(self.backend_name(), "token_shift_lora6")
+    }
+    /// The WKV recurrence of RWKV-6 and RWKV-5 over the rows of one sequence (spec §5.1). Per token and
+    /// head, with `S[i][j]` (i = key, j = value) at `state[h·N·N + i·N + j]`:
+    /// `y[j] = Σ_i r[i]·(u[i]·k[i]·v[j] + S[i][j])`, then `S[i][j] = S[i][j]·w[i] + k[i]·v[j]`.
+    /// `u` (the bonus) is `[C]`; `state` is `[n_head, N·N]`.
+    #[allow(clippy::too_many_arguments)]
+    fn wkv6(
+        &mut self,
+        _r: &Self::Act,
+        _k: &Self::Act,
+        _v: &Self::Act,
+        _decay: Wkv6Decay<'_, Self::Weight, Self::Act>,
+        _u: &Self::Weight,
+        _state: &mut Self::Act,
+        _y: &mut Self::Act,
+    ) {
+        unsupported(self.backend_name(), "wkv6")
+    }
+    /// RWKV-4's WKV in its overflow-free form over the rows of one sequence. Per channel, with state
+    /// rows `aa, bb, pp` (`[3, C]`), `w = −exp(time_decay)` and `u = time_first`:
+    /// `q = max(pp, u+k)`, `y = (e^(pp−q)·aa + e^(u+k−q)·v) / (e^(pp−q)·bb + e^(u+k−q))`; then
+    /// `q' = max(pp+w, k)`, `aa = e^(pp+w−q')·aa + e^(k−q')·v`, `bb = e^(pp+w−q')·bb + e^(k−q')`, `pp = q'`.
+    #[allow(clippy::too_many_arguments)]
+    fn wkv4(
+        &mut self,
+        _k: &Self::Act,
+        _v: &Self::Act,
+        _w: &Self::Weight,
+        _u: &Self::Weight,
+        _state: &mut Self::Act,
+        _y: &mut Self::Act,
+    ) {
+        unsupported(self.backend_name(), "wkv4")
+    }
+    /// In place on `y`: per head GroupNorm (`eps`) and the per-channel affine `ln_w`, `ln_b` (RWKV-5/6's
+    /// `ln_x`; no bonus term).
+    fn group_norm(&mut self, _y: &mut Self::Act, _ln_w: &Self::Weight, _ln_b: &Self::Weight, _head_size: usize, _eps: f32) {
+        unsupported(self.backend_name(), "group_norm")
+    }
+    /// `x ⊙= σ(g)`, element-wise (receptance gating).
+    fn sigmoid_mul(&mut self, _x: &mut Self::Act, _g: &Self::Act) {
+        unsupported(self.backend_name(), "sigmoid_mul")
+    }
+    /// `x ⊙= g·σ(g)` (SiLU gating), element-wise.
+    fn silu_mul(&mut self, _x: &mut Self::Act, _g: &Self::Act) {
+        unsupported(self.backend_name(), "silu_mul")
+    }
+    /// `x ·= factor` (RWKV-6's rescaled residual stream).
+    fn scale(&mut self, _x: &mut Self::Act, _factor: f32) {
+        unsupported(self.backend_name(), "scale")
+    }
+}
+
+/// The body of an op a backend does not offer. Unreachable through the runner, which checks
+/// [`Ops::supports`] before loading.
+#[cold]
+fn unsupported(backend: &str, op: &str) -> ! {
+    panic!("the {backend} backend does not implement op '{op}' (the runner checks Ops::supports first)")
 }

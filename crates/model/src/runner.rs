@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use gguf::{GgmlType, GgufFile};
 
-use crate::rwkv7::{self, HeadScratch, Rwkv7Weights, Scratch};
+use crate::forward::{self, HeadScratch, Scratch, Weights};
 use crate::state::SeqState;
-use crate::{check_architecture, HostState, ModelError, Ops, Rwkv7Hparams};
+use crate::{Hparams, HostState, ModelError, Ops};
 
 /// Which logits a forward call returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub struct ModelInfo {
     pub source: String,
     pub architecture: String,
     pub name: Option<String>,
-    pub hparams: Rwkv7Hparams,
+    pub hparams: Hparams,
     pub backend: &'static str,
     pub device: String,
     pub file_size: u64,
@@ -74,11 +74,11 @@ fn host_argmax(v: &[f32]) -> u32 {
     best.map_or(0, |(i, _)| i as u32)
 }
 
-/// RWKV-7 on backend `O`.
-pub struct Rwkv7Runner<O: Ops> {
+/// An RWKV model of any supported version on backend `O`.
+pub struct Runner<O: Ops> {
     ops: O,
     info: ModelInfo,
-    weights: Rwkv7Weights<O::Weight>,
+    weights: Weights<O::Weight>,
     states: HashMap<u64, SeqState<O::Act>>,
     next_state: u64,
     chunk_size: usize,
@@ -89,15 +89,22 @@ pub struct Rwkv7Runner<O: Ops> {
 /// Tokens per prefill chunk unless set otherwise.
 pub const DEFAULT_CHUNK: usize = 64;
 
-impl<O: Ops> Rwkv7Runner<O> {
-    /// Loads an `rwkv7` GGUF into backend `ops`.
+/// The historic name of [`Runner`], from when aviary ran RWKV-7 only; it loads every version.
+pub type Rwkv7Runner<O> = Runner<O>;
+
+impl<O: Ops> Runner<O> {
+    /// Loads a GGUF of any supported architecture (`rwkv4` … `rwkv7`) into backend `ops`; fails with
+    /// [`ModelError::Unsupported`] when the backend does not run that architecture.
     pub fn load(file: Arc<GgufFile>, mut ops: O) -> Result<Self, ModelError> {
-        check_architecture(&file, "rwkv7")?;
-        let hparams = Rwkv7Hparams::from_gguf(&file)?;
-        let weights = Rwkv7Weights::load(&file, &hparams, &mut ops)?;
+        let arch = crate::load::architecture_of(&file)?;
+        if !ops.supports(arch) {
+            return Err(ModelError::Unsupported { backend: ops.backend_name(), arch });
+        }
+        let hparams = Hparams::from_gguf(&file)?;
+        let weights = Weights::load(&file, &hparams, &mut ops)?;
         let info = ModelInfo {
             source: file.source_name().to_string(),
-            architecture: "rwkv7".into(),
+            architecture: arch.name().into(),
             name: file.get_str("general.name").ok().flatten().map(str::to_string),
             backend: ops.backend_name(),
             device: ops.device_name(),
@@ -106,7 +113,7 @@ impl<O: Ops> Rwkv7Runner<O> {
             quant: quant_label(&file),
             hparams,
         };
-        Ok(Rwkv7Runner {
+        Ok(Runner {
             ops,
             info,
             weights,
@@ -134,7 +141,7 @@ impl<O: Ops> Rwkv7Runner<O> {
     fn take_scratch(&mut self, rows: usize) -> Result<Scratch<O::Act>, ModelError> {
         match self.scratches.iter().position(|s| s.rows == rows) {
             Some(i) => Ok(self.scratches.swap_remove(i)),
-            None => Scratch::new(&mut self.ops, &self.info.hparams, rows),
+            None => Scratch::new(&mut self.ops, &self.info.hparams, &self.weights, rows),
         }
     }
 
@@ -166,9 +173,9 @@ impl<O: Ops> Rwkv7Runner<O> {
         let hp = &self.info.hparams;
         let result = (|| {
             self.ops.begin_step()?;
-            rwkv7::step(&mut self.ops, hp, &self.weights, state, &mut s, tokens);
+            forward::step(&mut self.ops, hp, &self.weights, state, &mut s, tokens);
             if let Some(h) = h.as_mut() {
-                rwkv7::head(&mut self.ops, hp, &self.weights, &s, tokens.len() - head_rows, h);
+                forward::head(&mut self.ops, hp, &self.weights, &s, tokens.len() - head_rows, h);
             }
             self.ops.end_step()?;
             if let Some(h) = h.as_ref() {
@@ -190,7 +197,7 @@ impl<O: Ops> Rwkv7Runner<O> {
     }
 }
 
-impl<O> Model for Rwkv7Runner<O>
+impl<O> Model for Runner<O>
 where
     O: Ops + Send,
     O::Weight: Send,
@@ -243,7 +250,7 @@ where
     }
 }
 
-impl<O: Ops> Rwkv7Runner<O> {
+impl<O: Ops> Runner<O> {
     /// `forward`, with `argmax` passed to the chunks (see `run_chunk`); also returns the device's
     /// argmax of the last row when the backend computed it.
     fn forward_chunks(&mut self, id: StateId, tokens: &[u32], mode: LogitsMode, argmax: bool) -> Result<(Vec<Vec<f32>>, Option<u32>), ModelError> {

@@ -1,7 +1,7 @@
 //! Per-sequence recurrent state: resident on the backend while a sequence runs, copied to the host
 //! to save or restore it.
 
-use crate::{ModelError, Ops, Rwkv7Hparams};
+use crate::{Hparams, ModelError, Ops};
 
 /// One layer's recurrent state on a backend.
 pub(crate) struct LayerState<A> {
@@ -9,7 +9,8 @@ pub(crate) struct LayerState<A> {
     pub att_shift: A,
     /// LN2 output of the previous token, `[1, C]`.
     pub ffn_shift: A,
-    /// WKV matrices, `[n_head, N·N]`, value-major within a head.
+    /// WKV state ([`Hparams::wkv_state_shape`]): `[n_head, N·N]` matrices, value-major within a
+    /// head for RWKV-7 and key-major for RWKV-5/6; `[3, C]` (aa, bb, pp) for RWKV-4.
     pub wkv: A,
 }
 
@@ -18,32 +19,33 @@ pub(crate) struct SeqState<A> {
 }
 
 impl<A> SeqState<A> {
-    /// A zero state (the start of every sequence).
-    pub fn zeros<O: Ops<Act = A>>(ops: &mut O, hp: &Rwkv7Hparams) -> Result<Self, ModelError> {
-        let n = hp.head_size;
+    /// A zero state (the start of every sequence). For RWKV-4 too: with `aa = bb = 0` the value
+    /// of `pp` does not matter (rwkv.cpp starts it at −1e30; the results are the same).
+    pub fn zeros<O: Ops<Act = A>>(ops: &mut O, hp: &Hparams) -> Result<Self, ModelError> {
+        let (rows, cols) = hp.wkv_state_shape();
         let layers = (0..hp.n_layer)
             .map(|_| {
                 Ok(LayerState {
                     att_shift: ops.alloc(1, hp.n_embd)?,
                     ffn_shift: ops.alloc(1, hp.n_embd)?,
-                    wkv: ops.alloc(hp.n_head, n * n)?,
+                    wkv: ops.alloc(rows, cols)?,
                 })
             })
             .collect::<Result<_, ModelError>>()?;
         Ok(SeqState { layers })
     }
 
-    pub fn to_host<O: Ops<Act = A>>(&self, ops: &mut O, hp: &Rwkv7Hparams) -> Result<HostState, ModelError> {
+    pub fn to_host<O: Ops<Act = A>>(&self, ops: &mut O, hp: &Hparams) -> Result<HostState, ModelError> {
         let mut data = Vec::with_capacity(hp.n_layer * hp.state_len_per_layer());
         for l in &self.layers {
             data.extend(ops.read(&l.att_shift)?);
             data.extend(ops.read(&l.ffn_shift)?);
             data.extend(ops.read(&l.wkv)?);
         }
-        Ok(HostState { n_layer: hp.n_layer, n_embd: hp.n_embd, head_size: hp.head_size, data })
+        Ok(HostState { n_layer: hp.n_layer, n_embd: hp.n_embd, head_size: hp.wkv_values_per_channel(), data })
     }
 
-    pub fn from_host<O: Ops<Act = A>>(&mut self, ops: &mut O, hp: &Rwkv7Hparams, s: &HostState) -> Result<(), ModelError> {
+    pub fn from_host<O: Ops<Act = A>>(&mut self, ops: &mut O, hp: &Hparams, s: &HostState) -> Result<(), ModelError> {
         s.check_fits(hp)?;
         let c = hp.n_embd;
         for (l, chunk) in self.layers.iter_mut().zip(s.data.chunks_exact(hp.state_len_per_layer())) {
@@ -55,21 +57,23 @@ impl<A> SeqState<A> {
     }
 }
 
-/// A sequence's state on the host: per layer `[att_shift (C), ffn_shift (C), wkv (H·N·N)]` in f32.
+/// A sequence's state on the host: per layer `[att_shift (C), ffn_shift (C), wkv (C·head_size)]` in
+/// f32 (the layout of [`LayerState`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostState {
     pub n_layer: usize,
     pub n_embd: usize,
+    /// WKV values per channel ([`Hparams::wkv_values_per_channel`]): the head size, or 3 for RWKV-4.
     pub head_size: usize,
     pub data: Vec<f32>,
 }
 
 impl HostState {
-    fn check_fits(&self, hp: &Rwkv7Hparams) -> Result<(), ModelError> {
+    fn check_fits(&self, hp: &Hparams) -> Result<(), ModelError> {
         let checks = [
             ("n_layer", hp.n_layer, self.n_layer),
             ("n_embd", hp.n_embd, self.n_embd),
-            ("head_size", hp.head_size, self.head_size),
+            ("head_size", hp.wkv_values_per_channel(), self.head_size),
             ("length", hp.n_layer * hp.state_len_per_layer(), self.data.len()),
         ];
         for (what, expected, found) in checks {

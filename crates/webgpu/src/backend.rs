@@ -8,7 +8,7 @@ use model::{LoraKind, ModelError, Ops, TensorSource};
 
 use crate::buffers::{GpuAct, GpuWeight, MatrixPart, Tracked};
 use crate::context::{Gpu, WebGpuOptions};
-use crate::kernels::{matvec_type, Kernel, MATMUL_TILE, MATVEC_TPR, MATVEC_WG, TILED_BLOCK, TILED_MIN_TOKENS};
+use crate::kernels::{matvec_lanes, matvec_type, Kernel, MATMUL_TILE, MATVEC_WG, TILED_BLOCK, TILED_MIN_TOKENS};
 use crate::layout::TypeLayout;
 use crate::recorder::{ProfileRow, Recorder};
 use crate::WebGpuError;
@@ -233,8 +233,8 @@ impl WebGpuBackend {
         self.rec.pipelines.get(&self.gpu, Kernel::Embed(ty))?;
         if self.opts.fast_kernels {
             self.rec.pipelines.get(&self.gpu, Kernel::MatmulTiled(ty))?;
-            if matvec_type(ty, cols).is_some() {
-                self.rec.pipelines.get(&self.gpu, Kernel::Matvec(ty, self.opts.matvec_rows))?;
+            if let Some(items) = matvec_type(ty, cols) {
+                self.rec.pipelines.get(&self.gpu, Kernel::Matvec(ty, self.opts.matvec_rows, matvec_lanes(items)))?;
             }
         }
         let mut parts = Vec::new();
@@ -361,10 +361,11 @@ impl WebGpuBackend {
             let shape = [*rows as u32, *cols as u32, t as u32];
             let (kernel, params, groups, epi_at) = if let Some(items) = matvec {
                 let nr = self.opts.matvec_rows;
-                let per_wg = MATVEC_WG / MATVEC_TPR * nr;
+                let tpr = matvec_lanes(items);
+                let per_wg = MATVEC_WG / tpr * nr;
                 let (gx, gy) = grid_rows(part.rows.div_ceil(per_wg as usize), max);
                 let params = vec![*cols as u32, *rows as u32, part.first_row as u32, part.rows as u32, (*row_words / 4) as u32, epilogue, gx, items];
-                (Kernel::Matvec(*ty, nr), params, [gx, gy, 1], 5)
+                (Kernel::Matvec(*ty, nr, tpr), params, [gx, gy, 1], 5)
             } else if fast && t >= TILED_MIN_TOKENS {
                 let gx = (part.rows as u32).div_ceil(TILED_BLOCK);
                 let params = vec![*cols as u32, *rows as u32, t as u32, part.first_row as u32, part.rows as u32, *row_words as u32, epilogue, gx];

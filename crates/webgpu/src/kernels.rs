@@ -13,8 +13,9 @@ use crate::WebGpuError;
 pub(crate) enum Kernel {
     /// Weight type and tokens per tile: the generic matmul, any type and shape.
     Matmul(GgmlType, u32),
-    /// Weight type and rows per thread group: the vectorized one-token matvec (`matvec_type`).
-    Matvec(GgmlType, u32),
+    /// Weight type, rows per thread group and lanes per row group: the vectorized one-token
+    /// matvec (`matvec_type`).
+    Matvec(GgmlType, u32, u32),
     /// Weight type: the tiled many-token matmul of prefill.
     MatmulTiled(GgmlType),
     Embed(GgmlType),
@@ -40,9 +41,18 @@ pub(crate) const MATMUL_TILE: u32 = 8;
 pub(crate) const TILED_BLOCK: u32 = 64;
 /// Tokens from which a step's matmuls use matmul_tiled rather than the generic kernel.
 pub(crate) const TILED_MIN_TOKENS: usize = 16;
-/// Threads per matvec workgroup and lanes per row group (shaders/matvec.wgsl).
+/// Threads per matvec workgroup (shaders/matvec.wgsl).
 pub(crate) const MATVEC_WG: u32 = 256;
-pub(crate) const MATVEC_TPR: u32 = 32;
+
+/// Lanes per matvec row group for rows of `items` work items: the most (32 to 256) that still
+/// leaves each lane about two items, so long rows are spread over more threads.
+pub(crate) fn matvec_lanes(items: u32) -> u32 {
+    let mut tpr = 32;
+    while tpr < MATVEC_WG && items >= 4 * tpr {
+        tpr *= 2;
+    }
+    tpr
+}
 
 /// The matvec item code of a type, if it has one.
 fn matvec_items(ty: GgmlType) -> Option<&'static str> {
@@ -109,14 +119,14 @@ pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
             ]
             .join("\n")
         }
-        Kernel::Matvec(ty, nr) => {
+        Kernel::Matvec(ty, nr, tpr) => {
             let reduce = if subgroups {
                 include_str!("shaders/matvec_reduce_subgroup.wgsl")
             } else {
                 include_str!("shaders/matvec_reduce_shared.wgsl")
             };
             [
-                &format!("const NR: u32 = {nr}u;\n"),
+                &format!("const NR: u32 = {nr}u;\nconst TPR: u32 = {tpr}u;\n"),
                 reduce,
                 include_str!("shaders/lora.wgsl"),
                 include_str!("shaders/matvec.wgsl"),

@@ -47,8 +47,8 @@ fn matvec_matches_reference_for_every_row_grouping() {
         for nr in [1, 2, 4] {
             b.set_matvec_rows(nr);
             for ty in FAST_TYPES {
-                // Row counts around the rows of one workgroup (8·NR), K of 1..3 blocks / odd items.
-                for (m, k) in [(1, 256), (7, 512), (33, 768), (70, 256)] {
+                // Row counts around the rows of one workgroup, K from 1 block to 32 (32 to 256 lanes).
+                for (m, k) in [(1, 256), (7, 512), (33, 768), (70, 256), (5, 4096), (3, 8192)] {
                     let diff = run_matmul(&mut b, &mut rng, ty, m, k, 1);
                     assert!(diff <= 1e-5 * (k as f32).sqrt() + 1e-6, "{path}: matvec {ty} NR={nr} M={m} K={k}: rel diff {diff}");
                     cases += 1;

@@ -31,3 +31,22 @@ pub const DECAY_SCALE: f32 = 0.606_530_66;
 pub fn decay(wr: f32) -> f32 {
     (-DECAY_SCALE * sigmoid(wr)).exp()
 }
+
+/// `x ⊙= σ(g)` (receptance gating of RWKV-4/5/6).
+pub fn sigmoid_mul(x: &mut [f32], g: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(g) {
+        *a *= sigmoid(b);
+    }
+}
+
+/// `x ⊙= g·σ(g)` (SiLU gating of RWKV-5/6).
+pub fn silu_mul(x: &mut [f32], g: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(g) {
+        *a *= b * sigmoid(b);
+    }
+}
+
+/// `x ·= factor`.
+pub fn scale(x: &mut [f32], factor: f32) {
+    x.iter_mut().for_each(|v| *v *= factor);
+}

@@ -15,6 +15,24 @@ pub struct MatrixRef<'a> {
     pub cols: usize,
 }
 
+/// A weight matrix an op multiplies by, so that one kernel body serves both the scalar reference
+/// (a [`MatrixRef`]) and the backend's fast matmul.
+pub trait Matrix {
+    fn cols(&self) -> usize;
+    /// `out[t] = W[rows]·x[t]` for the weight rows `rows` only; x `[T, cols]`, out `[T, rows.len()]`.
+    fn matmul_rows(&self, rows: std::ops::Range<usize>, x: &[f32], out: &mut [f32]);
+}
+
+impl Matrix for MatrixRef<'_> {
+    fn cols(&self) -> usize {
+        self.cols
+    }
+    fn matmul_rows(&self, rows: std::ops::Range<usize>, x: &[f32], out: &mut [f32]) {
+        let bytes = &self.bytes[rows.start * self.row_bytes..rows.end * self.row_bytes];
+        matmul(self.ty, bytes, self.row_bytes, x, self.cols, out);
+    }
+}
+
 pub fn lora(kind: LoraKind, x: &[f32], a: &MatrixRef, b: &MatrixRef, bias: Option<&[f32]>, mid: &mut [f32], out: &mut [f32]) {
     matmul(a.ty, a.bytes, a.row_bytes, x, a.cols, mid);
     match kind {

@@ -18,20 +18,40 @@
 // past M are read clamped to row M − 1 and never written, so no thread leaves early (every lane
 // takes part in the shuffles and barriers).
 //
+// x: when the launch has dynamic shared memory (K·4 bytes, every K a multiple of 4), each block
+// first copies x there, swizzled (float4 f stored at f ^ ((f >> 4) & 3)) so that the Q4_K and
+// Q6_K units' reads spread over all banks. Read from global memory instead, those scattered 16-byte
+// pieces cost ~16 L1 wavefronts per warp load, which capped 4-bit matvecs at ~25% of bandwidth.
+// The first unit's weights are requested before the copy, and each later unit's one iteration
+// ahead of its use (`Frag`s), so every thread keeps two units' bytes in flight.
+//
 // Fast paths: Q4_K and the padded Q6_K layout decode with the float "magic number" trick instead of
 // integer-to-float conversions (a quarter-rate instruction on the GPU):
 //   as_float(0x4B000000 | q) − 2^23 == q exactly for 0 ≤ q < 2^23,
 // and fold the block scales in once per run of 16 or 32 values: d·sc·Σ q·x − dmin·m·Σ x.
+// mv_mix_r1 serves F16 and F32 descriptors in one launch (`fmt` 0 / 1): a layer's LoRAs mix both.
 // Precision: f32 throughout; equal to the CPU reference up to summation order.
 
 struct MvDesc {
     u64 w, x, out, bias, add_to, vr_v, vr_first, row_bytes;
-    u64 M, K, epi, tpr, block_start, pad0, pad1, pad2;
+    u64 M, K, epi, tpr, block_start, fmt, pad1, pad2;
 };
 
 __device__ __forceinline__ uint4 ldg_u4(const u8* p) { return __ldg((const uint4*)p); }
 __device__ __forceinline__ uint2 ldg_u2(const u8* p) { return __ldg((const uint2*)p); }
 __device__ __forceinline__ float4 ldg_f4(const float* p) { return __ldg((const float4*)p); }
+
+__device__ __forceinline__ int swz(int f) { return f ^ ((f >> 4) & 3); }
+
+// Where x is read from: the block's shared copy (swizzled), or global memory.
+struct XSrc {
+    const float* g;
+    const float4* s;
+    __device__ __forceinline__ float4 f4(int f) const { return s ? s[swz(f)] : ldg_f4(g + 4 * f); }
+    __device__ __forceinline__ float f1(int e) const {
+        return s ? ((const float*)(s + swz(e >> 2)))[e & 3] : __ldg(g + e);
+    }
+};
 
 // Byte j of w as a float in 0 .. 255 (see the header).
 __device__ __forceinline__ float byte_float(u32 w, int j) {
@@ -42,30 +62,36 @@ __device__ __forceinline__ float sum4(float4 v) { return (v.x + v.y) + (v.z + v.
 
 __device__ __forceinline__ float comp(float4 v, int j) { return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w; }
 
-// Any format of blocks.cuh: decode the unit, dot it with x.
+__device__ __forceinline__ float dot4(float4 a, float4 b) { return a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w; }
+
+// Any format of blocks.cuh: decode the unit (loads inside decode; no prefetch), dot it with x.
 template <class F>
 struct GenericDot {
     static constexpr int BLOCK_ELEMS = F::BLOCK_ELEMS, UNITS = F::UNITS;
+    struct Frag {};
     template <int R>
-    __device__ static void dot(const u8* const* rows, int g, const float* __restrict__ x, float* acc) {
+    __device__ static void load(const u8* const*, int, Frag*) {}
+    template <int R>
+    __device__ static void dot(const u8* const* rows, const Frag*, int g, const XSrc& x, float* acc) {
         constexpr int ELEMS = F::GROUPS * F::GLEN;
-        constexpr int XV = (F::GLEN % 4 == 0) ? 4 : 1;
+        constexpr bool V4 = (F::GLEN % 4 == 0);
         const int b = g / F::UNITS, u = g - b * F::UNITS;
-        const float* xt = x + b * F::BLOCK_ELEMS + F::base(u);
+        const int e0 = b * F::BLOCK_ELEMS + F::base(u);
         float xv[ELEMS];
 #pragma unroll
         for (int gi = 0; gi < F::GROUPS; ++gi) {
+            if (V4) {
 #pragma unroll
-            for (int j = 0; j < F::GLEN; j += XV) {
-                if (XV == 4) {
-                    float4 f = ldg_f4(xt + gi * F::GSTRIDE + j);
+                for (int j = 0; j < F::GLEN; j += 4) {
+                    const float4 f = x.f4((e0 + gi * F::GSTRIDE + j) >> 2);
                     xv[gi * F::GLEN + j] = f.x;
                     xv[gi * F::GLEN + j + 1] = f.y;
                     xv[gi * F::GLEN + j + 2] = f.z;
                     xv[gi * F::GLEN + j + 3] = f.w;
-                } else {
-                    xv[gi * F::GLEN + j] = xt[gi * F::GSTRIDE + j];
                 }
+            } else {
+#pragma unroll
+                for (int j = 0; j < F::GLEN; ++j) xv[gi * F::GLEN + j] = x.f1(e0 + gi * F::GSTRIDE + j);
             }
         }
 #pragma unroll
@@ -77,6 +103,53 @@ struct GenericDot {
             for (int e = 0; e < ELEMS; ++e) s += v[e] * xv[e];
             acc[r] += s;
         }
+    }
+};
+
+// F16 rows (K a multiple of 8): a unit is 8 values, one 16-byte load.
+struct DotF16 {
+    static constexpr int BLOCK_ELEMS = 8, UNITS = 1;
+    struct Frag {
+        uint4 w;
+    };
+    template <int R>
+    __device__ static void load(const u8* const* rows, int g, Frag* f) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) f[r].w = ldg_u4(rows[r] + 16 * (u64)g);
+    }
+    template <int R>
+    __device__ static void dot(const u8* const*, const Frag* f, int g, const XSrc& x, float* acc) {
+        const float4 xa = x.f4(2 * g), xb = x.f4(2 * g + 1);
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const u32 w[4] = {f[r].w.x, f[r].w.y, f[r].w.z, f[r].w.w};
+            float v[8];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                v[2 * i] = f16_to_f32((u16)(w[i] & 0xFFFFu));
+                v[2 * i + 1] = f16_to_f32((u16)(w[i] >> 16));
+            }
+            acc[r] += dot4(make_float4(v[0], v[1], v[2], v[3]), xa) + dot4(make_float4(v[4], v[5], v[6], v[7]), xb);
+        }
+    }
+};
+
+// F32 rows (K a multiple of 4): a unit is 4 values, one 16-byte load.
+struct DotF32 {
+    static constexpr int BLOCK_ELEMS = 4, UNITS = 1;
+    struct Frag {
+        float4 w;
+    };
+    template <int R>
+    __device__ static void load(const u8* const* rows, int g, Frag* f) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) f[r].w = ldg_f4((const float*)(rows[r] + 16 * (u64)g));
+    }
+    template <int R>
+    __device__ static void dot(const u8* const*, const Frag* f, int g, const XSrc& x, float* acc) {
+        const float4 xv = x.f4(g);
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r] += dot4(f[r].w, xv);
     }
 };
 
@@ -102,28 +175,34 @@ __device__ __forceinline__ void k4_sm(u32 y, u32 z, u32 w, int s, float* sc, flo
 // sub-block 2p) and 64p+32+16h+i (high nibbles, sub-block 2p+1).
 struct DotQ4K {
     static constexpr int BLOCK_ELEMS = 256, UNITS = 8;
+    struct Frag {
+        uint4 hd, qv;
+    };
     template <int R>
-    __device__ static void dot(const u8* const* rows, int g, const float* __restrict__ x, float* acc) {
-        const int b = g >> 3, u = g & 7, p = u >> 1, h = u & 1;
-        const float* xl = x + b * 256 + 64 * p + 16 * h;
-        uint4 hd[R], qv[R];
+    __device__ static void load(const u8* const* rows, int g, Frag* f) {
+        const int b = g >> 3, u = g & 7;
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             const u8* blk = rows[r] + (u64)b * 144;
-            hd[r] = ldg_u4(blk);
-            qv[r] = ldg_u4(blk + 16 + 32 * p + 16 * h);
+            f[r].hd = ldg_u4(blk);
+            f[r].qv = ldg_u4(blk + 16 + 16 * u);
         }
+    }
+    template <int R>
+    __device__ static void dot(const u8* const*, const Frag* f, int g, const XSrc& x, float* acc) {
+        const int b = g >> 3, u = g & 7, p = u >> 1, h = u & 1;
+        const int f0 = 64 * b + 16 * p + 4 * h;
         float4 xa[4], xb[4];
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-            xa[i] = ldg_f4(xl + 4 * i);
-            xb[i] = ldg_f4(xl + 32 + 4 * i);
+            xa[i] = x.f4(f0 + i);
+            xb[i] = x.f4(f0 + 8 + i);
         }
         const float sxa = (sum4(xa[0]) + sum4(xa[1])) + (sum4(xa[2]) + sum4(xa[3]));
         const float sxb = (sum4(xb[0]) + sum4(xb[1])) + (sum4(xb[2]) + sum4(xb[3]));
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-            const u32 qw[4] = {qv[r].x, qv[r].y, qv[r].z, qv[r].w};
+            const u32 qw[4] = {f[r].qv.x, f[r].qv.y, f[r].qv.z, f[r].qv.w};
             float sa = 0.0f, sb = 0.0f;
 #pragma unroll
             for (int wi = 0; wi < 4; ++wi) {
@@ -134,10 +213,11 @@ struct DotQ4K {
                     sb = fmaf(byte_float(hi, j), comp(xb[wi], j), sb);
                 }
             }
-            const float d = f16_to_f32((u16)(hd[r].x & 0xFFFFu)), dmin = f16_to_f32((u16)(hd[r].x >> 16));
+            const uint4 hd = f[r].hd;
+            const float d = f16_to_f32((u16)(hd.x & 0xFFFFu)), dmin = f16_to_f32((u16)(hd.x >> 16));
             float sc0, m0, sc1, m1;
-            k4_sm(hd[r].y, hd[r].z, hd[r].w, 2 * p, &sc0, &m0);
-            k4_sm(hd[r].y, hd[r].z, hd[r].w, 2 * p + 1, &sc1, &m1);
+            k4_sm(hd.y, hd.z, hd.w, 2 * p, &sc0, &m0);
+            k4_sm(hd.y, hd.z, hd.w, 2 * p + 1, &sc1, &m1);
             acc[r] += ((d * sc0) * sa - (dmin * m0) * sxa) + ((d * sc1) * sb - (dmin * m1) * sxb);
         }
     }
@@ -148,33 +228,39 @@ struct DotQ4K {
 // and 64·half + 32 + 16·j (quarters 1, 3), qh from 128 + 32·half + 16·j, scales 8·half + 2q + j.
 struct DotQ6KR {
     static constexpr int BLOCK_ELEMS = 256, UNITS = 4;
+    struct Frag {
+        uint4 qa, qb, qh;
+        uint2 sc;
+        float d;
+    };
     template <int R>
-    __device__ static void dot(const u8* const* rows, int g, const float* __restrict__ x, float* acc) {
+    __device__ static void load(const u8* const* rows, int g, Frag* f) {
         const int b = g >> 2, u = g & 3, half = u >> 1, j = u & 1;
-        uint4 qa[R], qb[R], qh[R];
-        uint2 sc[R];
-        float d[R];
 #pragma unroll
         for (int r = 0; r < R; ++r) {
             const u8* blk = rows[r] + (u64)b * 224;
-            qa[r] = ldg_u4(blk + 64 * half + 16 * j);
-            qb[r] = ldg_u4(blk + 64 * half + 32 + 16 * j);
-            qh[r] = ldg_u4(blk + 128 + 32 * half + 16 * j);
-            sc[r] = ldg_u2(blk + 192 + 8 * half);
-            d[r] = f16_to_f32(__ldg((const unsigned short*)(blk + 208)));
+            f[r].qa = ldg_u4(blk + 64 * half + 16 * j);
+            f[r].qb = ldg_u4(blk + 64 * half + 32 + 16 * j);
+            f[r].qh = ldg_u4(blk + 128 + 32 * half + 16 * j);
+            f[r].sc = ldg_u2(blk + 192 + 8 * half);
+            f[r].d = f16_to_f32(__ldg((const unsigned short*)(blk + 208)));
         }
-        const float* xq = x + b * 256 + 128 * half + 16 * j;
+    }
+    template <int R>
+    __device__ static void dot(const u8* const*, const Frag* f, int g, const XSrc& x, float* acc) {
+        const int b = g >> 2, u = g & 3, half = u >> 1, j = u & 1;
+        const int f0 = 64 * b + 32 * half + 4 * j;
 #pragma unroll
         for (int q = 0; q < 4; ++q) {
             float4 xv[4];
 #pragma unroll
-            for (int i = 0; i < 4; ++i) xv[i] = ldg_f4(xq + 32 * q + 4 * i);
+            for (int i = 0; i < 4; ++i) xv[i] = x.f4(f0 + 8 * q + i);
             const float sx = (sum4(xv[0]) + sum4(xv[1])) + (sum4(xv[2]) + sum4(xv[3]));
 #pragma unroll
             for (int r = 0; r < R; ++r) {
-                const uint4 src = (q & 1) ? qb[r] : qa[r];
+                const uint4 src = (q & 1) ? f[r].qb : f[r].qa;
                 const u32 sw[4] = {src.x, src.y, src.z, src.w};
-                const u32 hw[4] = {qh[r].x, qh[r].y, qh[r].z, qh[r].w};
+                const u32 hw[4] = {f[r].qh.x, f[r].qh.y, f[r].qh.z, f[r].qh.w};
                 float s = 0.0f;
 #pragma unroll
                 for (int wi = 0; wi < 4; ++wi) {
@@ -184,9 +270,9 @@ struct DotQ6KR {
                     for (int jj = 0; jj < 4; ++jj) s = fmaf(byte_float(six, jj), comp(xv[wi], jj), s);
                 }
                 const int byte = 2 * q + j;
-                const u32 word = byte < 4 ? sc[r].x : sc[r].y;
+                const u32 word = byte < 4 ? f[r].sc.x : f[r].sc.y;
                 const float scale = (float)(signed char)((word >> (8 * (byte & 3))) & 0xFFu);
-                acc[r] += (d[r] * scale) * (s - 32.0f * sx);
+                acc[r] += (f[r].d * scale) * (s - 32.0f * sx);
             }
         }
     }
@@ -203,6 +289,14 @@ struct DotFor<FmtQ4_K> {
 template <>
 struct DotFor<FmtQ6_KR> {
     typedef DotQ6KR T;
+};
+template <>
+struct DotFor<FmtF16V> {
+    typedef DotF16 T;
+};
+template <>
+struct DotFor<FmtF32V> {
+    typedef DotF32 T;
 };
 
 __device__ __noinline__ void mv_store(const MvDesc* d, int m, float acc) {
@@ -230,12 +324,19 @@ __device__ __noinline__ void mv_store(const MvDesc* d, int m, float acc) {
     }
 }
 
-template <class D, int R>
-__device__ __forceinline__ void mv_body(const MvDesc* __restrict__ descs, int n) {
-    __shared__ float red[8][R];
+extern __shared__ float4 mv_x[];
+
+// The descriptor of this block.
+__device__ __forceinline__ const MvDesc* mv_desc(const MvDesc* descs, int n) {
     int i = n - 1;
     while (i > 0 && (int)descs[i].block_start > (int)blockIdx.x) --i;
-    const MvDesc* d = descs + i;
+    return descs + i;
+}
+
+// One descriptor's rows for this block. `smem`: copy x to shared memory first.
+template <class D, int R>
+__device__ __forceinline__ void mv_run(const MvDesc* __restrict__ d, bool smem) {
+    __shared__ float red[8][R];
     const u8* w = (const u8*)d->w;
     const float* x = (const float*)d->x;
     const u64 row_bytes = d->row_bytes;
@@ -246,12 +347,26 @@ __device__ __forceinline__ void mv_body(const MvDesc* __restrict__ descs, int n)
     const u8* rows[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) rows[r] = w + (u64)min(m0 + r, M - 1) * row_bytes;
+    const int units = (K / D::BLOCK_ELEMS) * D::UNITS;
+    typename D::Frag cur[R], nxt[R];
+    int g = sub;
+    if (g < units) D::template load<R>(rows, g, cur);
+    XSrc xs{x, nullptr};
+    if (smem) {
+        const float4* x4 = (const float4*)x;
+        for (int f = threadIdx.x; f < K / 4; f += blockDim.x) mv_x[swz(f)] = __ldg(x4 + f);
+        __syncthreads();
+        xs.s = mv_x;
+    }
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) acc[r] = 0.0f;
-    const int units = (K / D::BLOCK_ELEMS) * D::UNITS;
-#pragma unroll 2
-    for (int g = sub; g < units; g += tpr) D::template dot<R>(rows, g, x, acc);
+    for (; g < units; g += tpr) {
+        if (g + tpr < units) D::template load<R>(rows, g + tpr, nxt);
+        D::template dot<R>(rows, cur, g, xs, acc);
+#pragma unroll
+        for (int r = 0; r < R; ++r) cur[r] = nxt[r];
+    }
     const int width = tpr < 32 ? tpr : 32;
 #pragma unroll
     for (int r = 0; r < R; ++r) {
@@ -282,11 +397,23 @@ __device__ __forceinline__ void mv_body(const MvDesc* __restrict__ descs, int n)
 }
 
 #define MV_KERNELS(NAME, F)                                                                                  \
-    extern "C" __global__ void __launch_bounds__(256) mv_##NAME##_r1(const MvDesc* descs, int n) {           \
-        mv_body<DotFor<F>::T, 1>(descs, n);                                                                  \
+    extern "C" __global__ void __launch_bounds__(256) mv_##NAME##_r1(const MvDesc* descs, int n, int smem) { \
+        mv_run<DotFor<F>::T, 1>(mv_desc(descs, n), smem != 0);                                               \
     }                                                                                                         \
-    extern "C" __global__ void __launch_bounds__(256) mv_##NAME##_r2(const MvDesc* descs, int n) {           \
-        mv_body<DotFor<F>::T, 2>(descs, n);                                                                  \
+    extern "C" __global__ void __launch_bounds__(256) mv_##NAME##_r2(const MvDesc* descs, int n, int smem) { \
+        mv_run<DotFor<F>::T, 2>(mv_desc(descs, n), smem != 0);                                               \
     }
 
 FORMAT_SET(MV_KERNELS)
+
+#ifdef MV_MIXED
+// F16 (fmt 0) and F32 (fmt 1) descriptors in one launch.
+extern "C" __global__ void __launch_bounds__(256) mv_mix_r1(const MvDesc* descs, int n, int smem) {
+    const MvDesc* d = mv_desc(descs, n);
+    if (d->fmt) {
+        mv_run<DotF32, 1>(d, smem != 0);
+    } else {
+        mv_run<DotF16, 1>(d, smem != 0);
+    }
+}
+#endif

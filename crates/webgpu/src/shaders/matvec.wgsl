@@ -5,12 +5,13 @@
 // loads and defines `accumulate`, which adds one item's partial dot products for NR rows, loading
 // the x values it needs once for all NR rows (x is re-read by every row group, so sharing it cuts the
 // L1 traffic that would otherwise bound the kernel).
-// Thread mapping: WG = 256 threads = GROUPS groups of TPR = 32 lanes; group g of workgroup
-// wid.x + wid.y · grid_x owns NR consecutive rows; lane l takes items l, l + TPR, ... of them. The
-// TPR partial sums per row are reduced with subgroupAdd or in workgroup memory (matvec_reduce_*.wgsl).
+// Thread mapping: WG = 256 threads = GROUPS groups of TPR lanes (32 .. 256, chosen per shape so each
+// lane gets a few items: long rows get more lanes, which keeps enough loads in flight when a matrix
+// has few rows); group g of workgroup wid.x + wid.y · grid_x owns NR consecutive rows; lane l takes
+// items l, l + TPR, ... of them. The TPR partial sums per row are reduced with subgroupAdd or in
+// workgroup memory (matvec_reduce_*.wgsl).
 // Precision: f32 products and f32 accumulation.
 
-const TPR: u32 = 32u;
 const WG: u32 = 256u;
 const GROUPS: u32 = WG / TPR;
 const ROWS_PER_WG: u32 = GROUPS * NR;
@@ -47,7 +48,13 @@ fn main(ids: Ids) {
     }
     var acc: array<f32, NR>;
     if (row0 < p.rows) {
-        for (var it = lane; it < p.items; it += TPR) {
+        // Two items per iteration, so their loads can be in flight together.
+        var it = lane;
+        for (; it + TPR < p.items; it += 2u * TPR) {
+            accumulate(&acc, &base, it);
+            accumulate(&acc, &base, it + TPR);
+        }
+        if (it < p.items) {
             accumulate(&acc, &base, it);
         }
     }

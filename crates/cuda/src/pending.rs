@@ -1,0 +1,414 @@
+//! One-token matrix-vector products held back so that independent ones share a launch, and small
+//! element-wise ops that follow them ride along in their epilogue.
+//!
+//! The queue has two stages: stage 1 runs first, stage 2 after all of stage 1 (so a LoRA's down
+//! projection goes to stage 1 and its up projection, which reads the down projection's output, to
+//! stage 2). Jobs of one stage run in any order, so a job joins a stage only when it shares no
+//! buffer with the jobs it could overtake in a way that changes a result (read after write, write
+//! after read, write after write). Buffers are device byte ranges, compared by overlap.
+//!
+//! Folding an element-wise op into the job that produced its input (`x += y`, `x = relu(x)²`,
+//! `v += (v_first − v)·mix`) is allowed under the same rule, the op counted as part of that job.
+//! This module only plans: [`plan_launches`] turns jobs into descriptor tables and grid sizes for
+//! matvec.cu; the backend uploads the tables and issues the launches.
+
+use crate::formats::Format;
+use crate::tuning::Tuning;
+
+/// Descriptors per launch (matches nothing in matvec.cu: the table is read through a pointer).
+pub(crate) const MV_MAX_DESCS: usize = 8;
+/// u64 words per descriptor (`struct MvDesc` in matvec.cu).
+pub(crate) const MV_DESC_WORDS: usize = 16;
+
+/// A device byte range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub ptr: u64,
+    pub bytes: u64,
+}
+
+impl Span {
+    pub fn f32s(ptr: u64, len: usize) -> Span {
+        Span { ptr, bytes: 4 * len as u64 }
+    }
+    fn overlaps(&self, o: &Span) -> bool {
+        self.ptr < o.ptr + o.bytes && o.ptr < self.ptr + self.bytes
+    }
+}
+
+/// One `out = epi(W·x + bias)` for one token, plus the element-wise ops folded into it.
+#[derive(Clone, Debug)]
+pub(crate) struct MvJob {
+    pub format: &'static Format,
+    pub w: u64,
+    pub row_bytes: u64,
+    pub m: usize,
+    pub k: usize,
+    pub x: Span,
+    pub out: Span,
+    /// 0 for none.
+    pub bias: u64,
+    pub epi: i32,
+    pub add_to: Option<Span>,
+    /// (v, v_first) of a folded value residual.
+    pub vr: Option<(Span, Span)>,
+}
+
+/// Epilogue numbers of matvec.cu.
+pub(crate) const EPI_NONE: i32 = 0;
+pub(crate) const EPI_RELU_SQ: i32 = 5;
+
+impl MvJob {
+    fn reads(&self) -> Vec<Span> {
+        let mut r = vec![self.x];
+        r.extend(self.add_to);
+        if let Some((v, first)) = self.vr {
+            r.push(v);
+            r.push(first);
+        }
+        r
+    }
+    fn writes(&self) -> Vec<Span> {
+        let mut w = vec![self.out];
+        w.extend(self.add_to);
+        if let Some((v, _)) = self.vr {
+            w.push(v);
+        }
+        w
+    }
+}
+
+/// Whether an op reading `reads` and writing `writes` may run in either order with `job`.
+fn clashes(job: &MvJob, reads: &[Span], writes: &[Span]) -> bool {
+    let (jr, jw) = (job.reads(), job.writes());
+    writes.iter().any(|w| jr.iter().chain(&jw).any(|s| s.overlaps(w))) || reads.iter().any(|r| jw.iter().any(|s| s.overlaps(r)))
+}
+
+/// The queue; see the module doc.
+#[derive(Default)]
+pub(crate) struct MvQueue {
+    pub stage1: Vec<MvJob>,
+    pub stage2: Vec<MvJob>,
+}
+
+impl MvQueue {
+    pub fn is_empty(&self) -> bool {
+        self.stage1.is_empty() && self.stage2.is_empty()
+    }
+
+    /// Takes every job, stage 1 first.
+    pub fn take(&mut self) -> (Vec<MvJob>, Vec<MvJob>) {
+        (std::mem::take(&mut self.stage1), std::mem::take(&mut self.stage2))
+    }
+
+    /// Whether `job` may join stage 1 (it would run before every queued job).
+    pub fn fits_stage1(&self, job: &MvJob) -> bool {
+        let (r, w) = (job.reads(), job.writes());
+        !self.stage1.iter().chain(&self.stage2).any(|j| clashes(j, &r, &w))
+    }
+
+    /// Whether `job` may join stage 2 (after stage 1, beside the queued stage-2 jobs).
+    pub fn fits_stage2(&self, job: &MvJob) -> bool {
+        let (r, w) = (job.reads(), job.writes());
+        !self.stage2.iter().any(|j| clashes(j, &r, &w))
+    }
+
+    /// Finds the job writing exactly `out` and checks that an op reading `reads` and writing
+    /// `writes` may be folded into it: it must not touch the job's input, and must not clash
+    /// with the jobs that could run beside or after it. Returns (stage, index).
+    fn producer(&self, out: Span, reads: &[Span], writes: &[Span]) -> Option<(usize, usize)> {
+        let found = self
+            .stage1
+            .iter()
+            .position(|j| j.out == out)
+            .map(|i| (1, i))
+            .or_else(|| self.stage2.iter().position(|j| j.out == out).map(|i| (2, i)))?;
+        let job = if found.0 == 1 { &self.stage1[found.1] } else { &self.stage2[found.1] };
+        if job.add_to.is_some() || job.vr.is_some() {
+            return None;
+        }
+        // The fused op runs per row inside the job while other rows still read x: it must not
+        // write x, and its other buffers must not be the job's input or output.
+        if writes.iter().any(|w| w.overlaps(&job.x)) || reads.iter().chain(writes).any(|s| *s != out && s.overlaps(&job.out)) {
+            return None;
+        }
+        let others: Vec<&MvJob> = match found.0 {
+            1 => self.stage1.iter().enumerate().filter(|&(i, _)| i != found.1).map(|(_, j)| j).chain(&self.stage2).collect(),
+            _ => self.stage2.iter().enumerate().filter(|&(i, _)| i != found.1).map(|(_, j)| j).collect(),
+        };
+        if others.iter().any(|j| clashes(j, reads, writes)) {
+            return None;
+        }
+        Some(found)
+    }
+
+    fn job_mut(&mut self, (stage, i): (usize, usize)) -> &mut MvJob {
+        if stage == 1 {
+            &mut self.stage1[i]
+        } else {
+            &mut self.stage2[i]
+        }
+    }
+
+    /// Folds `x += y` into the job that writes `y`, if allowed.
+    pub fn fold_add(&mut self, x: Span, y: Span) -> bool {
+        if x.overlaps(&y) {
+            return false;
+        }
+        match self.producer(y, &[x, y], &[x]) {
+            Some(at) => {
+                self.job_mut(at).add_to = Some(x);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Folds `x = max(x, 0)²` into the job that writes `x`, if its epilogue is plain.
+    pub fn fold_relu_square(&mut self, x: Span) -> bool {
+        match self.producer(x, &[x], &[x]) {
+            Some(at) if self.job_mut(at).epi == EPI_NONE => {
+                self.job_mut(at).epi = EPI_RELU_SQ;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Folds `v += (v_first − v)·mix` into the job that writes `mix`, if allowed.
+    pub fn fold_value_residual(&mut self, v: Span, v_first: Span, mix: Span) -> bool {
+        if v.overlaps(&mix) || v.overlaps(&v_first) {
+            return false;
+        }
+        match self.producer(mix, &[v, v_first, mix], &[v]) {
+            Some(at) => {
+                self.job_mut(at).vr = Some((v, v_first));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// One launch of matvec.cu.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct MvLaunch {
+    /// `mv_<format>_r<R>`.
+    pub kernel: String,
+    pub blocks: u32,
+    pub threads: u32,
+    /// The descriptor table, `MV_DESC_WORDS` per descriptor.
+    pub words: Vec<u64>,
+    /// Dynamic shared memory for the copy of x (0: x is read from global memory).
+    pub shared_bytes: u32,
+}
+
+/// Units matvec.cu's decoder for `format` cuts a row of `k` elements into.
+fn mv_units(format: &Format, k: usize) -> usize {
+    match format.name {
+        "q6_kr" => k / 256 * 4,
+        _ => format.units_per_row(k),
+    }
+}
+
+/// Rows per thread group for `job`.
+fn rows_per_group(job: &MvJob, tuning: &Tuning) -> usize {
+    if format_is_quantized(job.format) && job.m >= 512 {
+        tuning.mv_rows
+    } else {
+        1
+    }
+}
+
+fn format_is_quantized(f: &Format) -> bool {
+    f.block_elems >= 32
+}
+
+/// Threads per row group: at least one unit per thread, at most 256, widened past a warp only
+/// while the launch would have fewer than `target` threads.
+pub(crate) fn threads_per_row(units: usize, row_groups: usize, target: usize) -> usize {
+    let floor_pow2 = |n: usize| if n == 0 { 1 } else { 1usize << (usize::BITS - 1 - n.leading_zeros()) };
+    let mut tpr = floor_pow2(units).min(32);
+    while tpr < 256 && tpr * 2 <= units && row_groups * tpr < target {
+        tpr *= 2;
+    }
+    tpr
+}
+
+/// The kernel for `job`: F16 and F32 rows share `mv_mix_r1` (a layer's LoRAs mix the two).
+fn kernel_for(job: &MvJob, tuning: &Tuning) -> String {
+    match job.format.name {
+        "f16v" | "f32v" => "mv_mix_r1".to_string(),
+        name => format!("mv_{name}_r{}", rows_per_group(job, tuning)),
+    }
+}
+
+/// Groups `jobs` (all of one stage) by kernel, in order of first appearance, at most
+/// `MV_MAX_DESCS` per launch, and sizes each launch. `shared_limit`: the most dynamic shared
+/// memory a block may take (x is read from global memory past it).
+pub(crate) fn plan_launches(jobs: &[MvJob], tuning: &Tuning, shared_limit: usize) -> Vec<MvLaunch> {
+    let mut groups: Vec<(String, Vec<&MvJob>)> = Vec::new();
+    for job in jobs {
+        let kernel = kernel_for(job, tuning);
+        match groups.iter_mut().find(|(k, g)| *k == kernel && g.len() < MV_MAX_DESCS) {
+            Some((_, g)) => g.push(job),
+            None => groups.push((kernel, vec![job])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(kernel, jobs)| {
+            let sizes: Vec<(usize, usize)> = jobs
+                .iter()
+                .map(|j| {
+                    let r = rows_per_group(j, tuning);
+                    (r, threads_per_row(mv_units(j.format, j.k), j.m.div_ceil(r), tuning.mv_target_threads))
+                })
+                .collect();
+            let threads = if sizes.iter().any(|&(_, tpr)| tpr > 128) { 256 } else { 128 };
+            let max_k = jobs.iter().map(|j| j.k).max().unwrap_or(0);
+            let smem_ok = tuning.mv_smem && jobs.iter().all(|j| j.k % 4 == 0) && 4 * max_k <= shared_limit;
+            let shared_bytes = if smem_ok { 4 * max_k as u32 } else { 0 };
+            let mut words = Vec::with_capacity(jobs.len() * MV_DESC_WORDS);
+            let mut start = 0usize;
+            for (j, &(r, tpr)) in jobs.iter().zip(&sizes) {
+                let rows_per_block = threads / tpr * r;
+                let (add_to, (vr_v, vr_first)) =
+                    (j.add_to.map_or(0, |s| s.ptr), j.vr.map_or((0, 0), |(v, f)| (v.ptr, f.ptr)));
+                words.extend_from_slice(&[
+                    j.w,
+                    j.x.ptr,
+                    j.out.ptr,
+                    j.bias,
+                    add_to,
+                    vr_v,
+                    vr_first,
+                    j.row_bytes,
+                    j.m as u64,
+                    j.k as u64,
+                    j.epi as u64,
+                    tpr as u64,
+                    start as u64,
+                    u64::from(j.format.name == "f32v"),
+                    0,
+                    0,
+                ]);
+                start += j.m.div_ceil(rows_per_block);
+            }
+            MvLaunch { kernel, blocks: start as u32, threads: threads as u32, words, shared_bytes }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats;
+    use gguf::GgmlType;
+
+    fn span(i: u64) -> Span {
+        Span::f32s(0x1_0000 * i, 1024)
+    }
+
+    fn job(x: u64, out: u64) -> MvJob {
+        MvJob {
+            format: formats::for_type(GgmlType::Q4_K, 1024).unwrap(),
+            w: 0xdead_0000,
+            row_bytes: 576,
+            m: 1024,
+            k: 1024,
+            x: span(x),
+            out: span(out),
+            bias: 0,
+            epi: EPI_NONE,
+            add_to: None,
+            vr: None,
+        }
+    }
+
+    #[test]
+    fn independent_jobs_share_a_stage_and_dependent_ones_do_not() {
+        let mut q = MvQueue::default();
+        q.stage1.push(job(1, 2));
+        assert!(q.fits_stage1(&job(1, 3)), "two readers of one input");
+        assert!(!q.fits_stage1(&job(2, 3)), "reads the queued job's output");
+        assert!(!q.fits_stage1(&job(3, 2)), "writes the queued job's output");
+        assert!(!q.fits_stage1(&job(3, 1)), "writes the queued job's input");
+        // A LoRA: down projection 1 → 4 in stage 1, up projection 4 → 5 in stage 2.
+        q.stage1.push(job(1, 4));
+        assert!(q.fits_stage2(&job(4, 5)));
+        q.stage2.push(job(4, 5));
+        assert!(!q.fits_stage1(&job(1, 4)), "would overwrite the up projection's input before it runs");
+        assert!(!q.fits_stage2(&job(5, 6)), "reads a stage-2 output");
+        assert!(q.fits_stage2(&job(2, 6)), "stage 2 runs after stage 1");
+        // Overlap, not equality, decides.
+        let mut part = job(1, 7);
+        part.x = Span { ptr: span(4).ptr + 64, bytes: 64 };
+        assert!(!q.fits_stage1(&part));
+    }
+
+    #[test]
+    fn folds_respect_the_other_jobs() {
+        let mut q = MvQueue::default();
+        q.stage1.push(job(1, 2));
+        assert!(!q.fold_add(span(1), span(2)), "x is the job's input");
+        assert!(q.fold_add(span(3), span(2)));
+        assert_eq!(q.stage1[0].add_to, Some(span(3)));
+        assert!(!q.fold_add(span(5), span(2)), "one fold per job");
+
+        let mut q = MvQueue::default();
+        q.stage1.push(job(1, 2));
+        q.stage2.push(job(2, 4));
+        assert!(!q.fold_relu_square(span(2)), "a stage-2 job reads the value before the relu");
+        assert!(q.fold_relu_square(span(4)));
+        assert_eq!(q.stage2[0].epi, EPI_RELU_SQ);
+
+        // Value residual on a stage-2 output; v written by a stage-1 job is fine (runs before).
+        let mut q = MvQueue::default();
+        q.stage1.push(job(1, 8));
+        q.stage1.push(job(1, 2));
+        q.stage2.push(job(2, 4));
+        assert!(q.fold_value_residual(span(8), span(9), span(4)));
+        assert_eq!(q.stage2[0].vr, Some((span(8), span(9))));
+        // Later jobs see the fold: reading v now clashes.
+        assert!(!q.fits_stage1(&job(8, 10)));
+        // But the same fold on a stage-1 output clashes with a stage-1 writer of v.
+        let mut q = MvQueue::default();
+        q.stage1.push(job(1, 8));
+        q.stage1.push(job(1, 4));
+        assert!(!q.fold_value_residual(span(8), span(9), span(4)));
+    }
+
+    #[test]
+    fn launches_group_by_kernel_and_size_their_grids() {
+        let tuning = Tuning::default();
+        let mut f16 = job(1, 5);
+        f16.format = formats::for_type(GgmlType::F16, 1024).unwrap();
+        f16.m = 96;
+        let jobs = [job(1, 2), f16.clone(), job(1, 3)];
+        let launches = plan_launches(&jobs, &tuning, 48 * 1024);
+        assert_eq!(launches.len(), 2);
+        assert_eq!(launches[0].shared_bytes, 4096, "x (1024 floats) goes to shared memory");
+        assert_eq!(launches[0].kernel, "mv_q4_k_r2");
+        assert_eq!(launches[0].words.len(), 2 * MV_DESC_WORDS);
+        // 1024 rows, 32 units per row: 32 threads per group, 4 groups of 2 rows per 128-thread block.
+        assert_eq!((launches[0].threads, launches[0].blocks), (128, 2 * 128));
+        assert_eq!(launches[0].words[MV_DESC_WORDS + 12], 128, "second descriptor starts after the first's blocks");
+        // 96 rows of 128 f16 units: widened to 128 threads per row, one row per block.
+        assert_eq!(launches[1].kernel, "mv_mix_r1");
+        assert_eq!((launches[1].threads, launches[1].blocks), (128, 96));
+        let many: Vec<MvJob> = (0..11).map(|i| job(1, 20 + i)).collect();
+        let launches = plan_launches(&many, &tuning, 1024);
+        assert!(launches.iter().all(|l| l.shared_bytes == 0), "x does not fit the limit");
+        assert_eq!(launches.iter().map(|l| l.words.len() / MV_DESC_WORDS).collect::<Vec<_>>(), [8, 3]);
+    }
+
+    #[test]
+    fn threads_per_row_stays_within_the_row_and_the_block() {
+        assert_eq!(threads_per_row(80, 1280, 33792), 32);
+        assert_eq!(threads_per_row(12, 2560, 33792), 8);
+        assert_eq!(threads_per_row(320, 96, 33792), 256);
+        assert_eq!(threads_per_row(1, 10, 33792), 1);
+        assert_eq!(threads_per_row(100, 10, 100), 32);
+    }
+}
