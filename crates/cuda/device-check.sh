@@ -11,7 +11,7 @@
 #   python3 -c 'import json,shutil; [shutil.copy(m["executable"], "bin-device/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/cuda-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]]'
 #   cargo build --release --no-default-features --features cuda --bin aviary
 #   cp target/release/aviary bin-device/
-#   strip bin-device/{aviary,kernels,fixture_logits,decode_speed,nvrtc_compile}
+#   strip bin-device/{aviary,kernels,fused,fixture_logits,decode_speed,nvrtc_compile}
 #   tar czf bin-device/fixtures.tgz -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-*)
 #   du -sh bin-device            # the carried tree must stay under 64 MiB
 #
@@ -33,7 +33,7 @@ if [ "${1:-}" = "--build" ]; then
     python3 -c 'import json,shutil; [shutil.copy(m["executable"], "bin-device/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/cuda-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]]'
     cargo build --release --no-default-features --features cuda --bin aviary
     cp target/release/aviary "$BIN/"
-    strip "$BIN"/{aviary,kernels,fixture_logits,decode_speed,nvrtc_compile}
+    strip "$BIN"/{aviary,kernels,fused,fixture_logits,decode_speed,nvrtc_compile}
     tar czf "$BIN/fixtures.tgz" -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-*)
     ls -la "$BIN"; du -sh "$BIN"
     exit 0
@@ -88,6 +88,7 @@ step() { # $1: name, rest: command; stdout and stderr to $LOG/$1.log
 
 step nvrtc_compile "$BIN/nvrtc_compile" --nocapture
 step kernels "$BIN/kernels" --test-threads=4 --nocapture
+step fused "$BIN/fused" --test-threads=1 --nocapture
 step fixture_logits "$BIN/fixture_logits" --test-threads=1 --nocapture
 step decode_speed "$BIN/decode_speed" --nocapture
 

@@ -96,7 +96,7 @@ if [ -n "$first29" ]; then
 fi
 
 echo; echo "== bench"; grep -E "^====|^Prefill|^Generation|^Quality Hash|^Load Time|rror" "$LOG/bench.log" 2>/dev/null | cut -c1-220
-echo; echo "== kernel_bench"; grep -E "^(MATVEC|PREFILL|SMALL)" "$LOG/kernel_bench.log" | cut -c1-250
+echo; echo "== kernel_bench"; grep -E "^(MATVEC|PREFILL|SMALL)" "$LOG/kernel_bench.log" | cut -c1-340
 echo; echo "== profile"; grep -E "^(==|PROFILE)" "$LOG/profile.log" 2>/dev/null | head -n 40
 echo; echo "== tests"; grep -hE "cuda vs cpu|greedy:|test result|panicked" "$LOG"/kernels.log "$LOG"/fused.log "$LOG"/fixture_logits.log 2>/dev/null | cut -c1-200
 echo; echo "== summary"; printf '%s\n' "${summary[@]}"

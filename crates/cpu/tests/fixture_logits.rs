@@ -7,32 +7,7 @@ use cpu::CpuBackend;
 use gguf::GgufFile;
 use model::{LogitsMode, Model, Rwkv7Runner};
 
-const FIXTURES: &[&str] = &[
-    "tiny-rwkv7-834K-F32",
-    "tiny-rwkv7-834K-F16",
-    "tiny-rwkv7-834K-Q8_0",
-    "tiny-rwkv7-834K-Q4_K_M",
-    "synth-tiny-k-F32",
-    "synth-tiny-k-F16",
-    "synth-tiny-k-Q8_0",
-    "synth-tiny-k-Q4_0",
-    "synth-tiny-k-Q4_1",
-    "synth-tiny-k-Q5_0",
-    "synth-tiny-k-Q5_1",
-    "synth-tiny-k-Q2_K",
-    "synth-tiny-k-Q3_K_M",
-    "synth-tiny-k-Q4_K_M",
-    "synth-tiny-k-Q5_K_M",
-    "synth-tiny-k-Q6_K",
-];
 
-fn rows(v: &serde_json::Value) -> Vec<Vec<f32>> {
-    v.as_array()
-        .expect("logits array")
-        .iter()
-        .map(|r| r.as_array().expect("logit row").iter().map(|x| x.as_f64().expect("number") as f32).collect())
-        .collect()
-}
 
 fn load(stem: &str, chunk: usize) -> Option<(Rwkv7Runner<CpuBackend>, serde_json::Value)> {
     let path = testkit::fixture(&format!("{stem}.gguf"))?;
@@ -43,18 +18,15 @@ fn load(stem: &str, chunk: usize) -> Option<(Rwkv7Runner<CpuBackend>, serde_json
     Some((runner, json))
 }
 
-fn tokens(json: &serde_json::Value) -> Vec<u32> {
-    json["tokens"].as_array().expect("tokens").iter().map(|t| t.as_u64().expect("token id") as u32).collect()
-}
 
 #[test]
 fn logits_match_reference_f64_on_every_fixture() {
     let mut checked = 0;
-    for stem in FIXTURES {
+    for stem in testkit::MODEL_FIXTURES {
         // A chunk size that does not divide the sequences, so chunk boundaries are exercised too.
         let Some((mut runner, json)) = load(stem, 7) else { return };
-        let toks = tokens(&json);
-        let reference = rows(&json["reference_f64"]["logits"]);
+        let toks = testkit::json_tokens(&json);
+        let reference = testkit::json_logit_rows(&json["reference_f64"]["logits"]);
         let llamacpp_diff = json["max_abs_diff_llamacpp_vs_reference"].as_f64().unwrap_or(f64::NAN);
         let state = runner.new_state().unwrap();
         let got = runner.forward(state, &toks, LogitsMode::All).unwrap();
@@ -79,14 +51,14 @@ fn logits_match_reference_f64_on_every_fixture() {
         assert!(max_diff <= tolerance, "{stem}: max abs diff {max_diff} > {tolerance}");
         checked += 1;
     }
-    assert_eq!(checked, FIXTURES.len());
+    assert_eq!(checked, testkit::MODEL_FIXTURES.len());
 }
 
 #[test]
 fn serial_and_chunked_prefill_agree() {
     for stem in ["tiny-rwkv7-834K-F32", "synth-tiny-k-F32", "synth-tiny-k-Q4_K_M"] {
         let Some((mut runner, json)) = load(stem, 64) else { return };
-        let toks = tokens(&json);
+        let toks = testkit::json_tokens(&json);
         let whole = runner.new_state().unwrap();
         let chunked = runner.forward(whole, &toks, LogitsMode::All).unwrap();
         let serial_state = runner.new_state().unwrap();
@@ -107,7 +79,7 @@ fn serial_and_chunked_prefill_agree() {
 #[test]
 fn save_restore_continue_equals_uninterrupted() {
     let Some((mut runner, json)) = load("synth-tiny-k-F32", 5) else { return };
-    let toks = tokens(&json);
+    let toks = testkit::json_tokens(&json);
     let (head, tail) = toks.split_at(13);
 
     let straight = runner.new_state().unwrap();

@@ -95,6 +95,7 @@ fn matvecs(b: &mut CudaBackend, rng: &mut Rng, quick: bool) {
     let types = if quick { vec![GgmlType::Q4_K] } else { vec![GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16, GgmlType::Q8_0] };
     let variants = [
         ("old", "fast_matvec=0"),
+        ("gx-r2", "mv_smem=0"),
         ("r1", "mv_rows=1"),
         ("r2", "mv_rows=2"),
         ("r2-wide", "mv_rows=2,mv_target_threads=135168"),
@@ -118,7 +119,7 @@ fn matvecs(b: &mut CudaBackend, rng: &mut Rng, quick: bool) {
                 let per = 64.max(copies);
                 let secs = time_steps(b, per, if quick { 5 } else { 20 }, true, |b, i| b.matmul(&ws[i % ws.len()], &x, &mut out));
                 let gbs = mat_bytes as f64 / secs / 1e9;
-                line += &format!(" | {label} {:>7.2} us {:>6.0} GB/s {:>3.0}%", secs * 1e6, gbs, 100.0 * gbs / PEAK_GBS);
+                line += &format!(" | {label} {:>6.2} us {:>4.0} GB/s {:>2.0}%", secs * 1e6, gbs, 100.0 * gbs / PEAK_GBS);
             }
             println!("{line}");
         }
@@ -140,11 +141,11 @@ fn prefill_matmuls(b: &mut CudaBackend, rng: &mut Rng, quick: bool) {
                 let x = act(b, rng, t, k);
                 let mut out = b.alloc(t, m).expect("alloc");
                 let mut line = format!("PREFILL T={t:<4} {:<5} {m:>6}x{k:<6}", ty.name());
-                for (label, spec) in [("matmul.cu", "mma=0"), ("mma split2", "mma_split=2"), ("mma split1", "mma_split=1")] {
+                for (label, spec) in [("matmul.cu", "mma=0"), ("mma noSK", "mma_split_k_max=1"), ("mma", ""), ("mma f16x", "mma_split=1")] {
                     set(b, spec);
                     let secs = time_steps(b, 4, if quick { 3 } else { 10 }, false, |b, _| b.matmul(&w, &x, &mut out));
                     let tflops = 2.0 * (m * k * t) as f64 / secs / 1e12;
-                    line += &format!(" | {label} {:>8.1} us {:>6.1} TF/s", secs * 1e6, tflops);
+                    line += &format!(" | {label} {:>7.1} us {:>5.1} TF/s", secs * 1e6, tflops);
                 }
                 println!("{line}");
             }

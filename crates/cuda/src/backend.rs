@@ -33,9 +33,13 @@ const MATMUL_TILE_TOKENS: usize = 8;
 /// layer_norm_lerp's block, and the widest row it takes (8 columns per thread).
 pub(crate) const LN_LERP_THREADS: u32 = 1024;
 pub(crate) const LN_LERP_MAX_C: usize = 8 * 1024;
+/// Shared memory matvec.cu's kernels declare statically, rounded up.
+const MV_STATIC_SHARED: usize = 1024;
 /// Tile of mma.cu: rows and tokens per block.
 const MMA_ROWS: usize = 128;
 const MMA_TOKENS: usize = 64;
+/// Blocks of mma.cu that fill the GPU once (one 256-thread block per SM on an H200's 132 SMs).
+const MMA_TARGET_BLOCKS: usize = 132;
 
 /// A layer_norm of one token, held back in case the token-shift lerp follows.
 pub(crate) struct LnJob {
@@ -90,6 +94,9 @@ pub struct CudaBackend {
     /// matvec.cu descriptor tables by content: uploaded once, so replayed graphs find them intact.
     desc_tables: HashMap<Vec<u64>, (CudaSlice<u64>, u64)>,
     split_bufs: HashMap<(usize, usize), SplitBufs>,
+    /// Split-K workspace: buffer, its length in f32, its address.
+    ws: Option<(CudaSlice<f32>, usize, u64)>,
+    retired: Vec<CudaSlice<f32>>,
 }
 
 impl CudaBackend {
@@ -120,6 +127,8 @@ impl CudaBackend {
             pending_wkv: None,
             desc_tables: HashMap::new(),
             split_bufs: HashMap::new(),
+            ws: None,
+            retired: Vec::new(),
         })
     }
 
@@ -259,7 +268,8 @@ impl CudaBackend {
         }
         let (stage1, stage2) = self.queue.take();
         for stage in [stage1, stage2] {
-            for l in pending::plan_launches(&stage, &self.tuning, self.shared_limit) {
+            // Leave room for matvec.cu's static shared memory (a few dozen bytes).
+            for l in pending::plan_launches(&stage, &self.tuning, self.shared_limit.saturating_sub(MV_STATIC_SHARED)) {
                 let table = match self.desc_table(&l.words) {
                     Ok(p) => p,
                     Err(e) => return self.note(Err(e)),
@@ -359,12 +369,12 @@ impl CudaBackend {
             return;
         }
         let mma_kernel = match format.name {
-            "q4_k" => Some("mm_q4_k"),
-            "q6_kr" => Some("mm_q6_kr"),
-            "f16v" if k % 32 == 0 => Some("mm_f16v"),
+            "q4_k" => Some(("mm_q4_k", 256)),
+            "q6_kr" => Some(("mm_q6_kr", 256)),
+            "f16v" if k % 32 == 0 => Some(("mm_f16v", 32)),
             _ => None,
         };
-        if let (Some(kernel), true, true) = (mma_kernel, self.tuning.mma, t > 1) {
+        if let (Some((kernel, kb)), true, true) = (mma_kernel, self.tuning.mma, t > 1) {
             let tp = t.div_ceil(MMA_TOKENS) * MMA_TOKENS;
             let (hi, lo, sums) = match self.split_buffers(tp, k) {
                 Ok(b) => b,
@@ -395,7 +405,33 @@ impl CudaBackend {
                 Arg::Ptr(bias.map_or(0, |b| b.ptr)),
                 Arg::I32(self.tuning.mma_split),
             ];
-            self.launch(kernel, (m.div_ceil(MMA_ROWS) as u32, (tp / MMA_TOKENS) as u32, 1), 256, 0, args);
+            // Split K until the grid has about two blocks per SM (one block fits an SM), keeping
+            // at least two K blocks per split.
+            let tiles = m.div_ceil(MMA_ROWS) * (tp / MMA_TOKENS);
+            let splits = (2 * MMA_TARGET_BLOCKS).div_ceil(tiles).min(k / kb / 2).clamp(1, self.tuning.mma_split_k_max.max(1));
+            let ws = if splits > 1 {
+                match self.workspace(splits * t * m) {
+                    Ok(p) => p,
+                    Err(e) => return self.note(Err(e)),
+                }
+            } else {
+                0
+            };
+            let mut args = args;
+            args.push(Arg::Ptr(ws));
+            self.launch(kernel, (m.div_ceil(MMA_ROWS) as u32, (tp / MMA_TOKENS) as u32, splits as u32), 256, 0, args);
+            if splits > 1 {
+                let args = vec![
+                    Arg::Ptr(ws),
+                    Arg::Ptr(out.ptr),
+                    Arg::I32(m as i32),
+                    Arg::I32(t as i32),
+                    Arg::I32(splits as i32),
+                    Arg::I32(epi),
+                    Arg::Ptr(bias.map_or(0, |b| b.ptr)),
+                ];
+                self.launch("mm_reduce", ((m * t).div_ceil(256) as u32, 1, 1), 256, 0, args);
+            }
             return;
         }
         let tile = if t == 1 { 1 } else { MATMUL_TILE_TOKENS };
@@ -413,6 +449,21 @@ impl CudaBackend {
             Arg::Ptr(bias.map_or(0, |b| b.ptr)),
         ];
         self.launch(&name, grid, (32 * MATMUL_ROWS_PER_BLOCK) as u32, 0, args);
+    }
+
+    /// Scratch of at least `floats` f32 for split-K partial sums (grown, never shrunk; a step's
+    /// matmuls run in stream order, so one buffer serves them all).
+    fn workspace(&mut self, floats: usize) -> Result<u64, CudaError> {
+        if self.ws.as_ref().map_or(true, |(_, n, _)| *n < floats) {
+            let buf = self.stream.alloc_zeros::<f32>(floats).map_err(|e| CudaError::driver("split-K workspace", e))?;
+            let ptr = buf.device_ptr(&self.stream).0;
+            // The old buffer may still be read by queued work: keep it until the backend drops.
+            if let Some(old) = self.ws.take() {
+                self.retired.push(old.0);
+            }
+            self.ws = Some((buf, floats, ptr));
+        }
+        Ok(self.ws.as_ref().expect("allocated above").2)
     }
 
     /// x_split's outputs for `tp` tokens of width `k`, allocated on first use.

@@ -96,6 +96,8 @@ impl Program {
                 names
             }
             "embed.cu" => self.formats.iter().map(|f| format!("embed_{}", f.name)).collect(),
+            // The matmul kernels come from a macro the parser below cannot see through.
+            "mma.cu" => ["x_split", "mm_reduce", "mm_q4_k", "mm_q6_kr", "mm_f16v"].map(String::from).to_vec(),
             _ => self
                 .source
                 .text

@@ -22,6 +22,10 @@ fn warp_round(n: usize) -> u32 {
     (n.div_ceil(32) * 32) as u32
 }
 
+/// Tokens per prefill step the runner should use: four 64-token tiles of mma.cu, so a weight is
+/// read once per 256 tokens and small matrices still give the GPU enough blocks.
+pub const PREFILL_CHUNK: usize = 256;
+
 fn span(a: &CudaAct) -> Span {
     Span::f32s(a.ptr, a.len())
 }
@@ -40,6 +44,23 @@ impl CudaBackend {
         } else {
             self.matmul_now(w, x, out, epi, bias);
         }
+    }
+}
+
+impl CudaBackend {
+    /// The argmax of every row of `logits`, computed on the device (see argmax_rows).
+    fn argmax_rows(&mut self, logits: &CudaAct) -> Result<Vec<u32>, ModelError> {
+        self.flush_pending();
+        self.take_error()?;
+        let rows = logits.rows;
+        let ids = self.stream.alloc_zeros::<u32>(rows.max(1)).map_err(|e| CudaError::driver("argmax ids", e))?;
+        let ptr = ids.device_ptr(&self.stream).0;
+        self.launch("argmax_rows", (rows as u32, 1, 1), 1024, 0, vec![Arg::Ptr(logits.ptr), Arg::Ptr(ptr), Arg::I32(logits.cols as i32)]);
+        self.take_error()?;
+        self.rec.flush()?;
+        let out = self.stream.clone_dtoh(&ids.slice(..rows)).map_err(|e| CudaError::driver("device-to-host copy", e))?;
+        self.stream.synchronize().map_err(|e| CudaError::driver("stream synchronize", e))?;
+        Ok(out)
     }
 }
 
@@ -176,7 +197,7 @@ impl Ops for CudaBackend {
         let mut args = vec![Arg::Ptr(x.ptr), Arg::Ptr(shift.ptr), Arg::Ptr(mu.ptr)];
         args.extend((0..6).map(|i| Arg::Ptr(outs.get(i).map_or(0, |o| o.ptr))));
         args.extend([Arg::I32(outs.len() as i32), Arg::I32(t as i32), Arg::I32(c as i32)]);
-        self.launch("token_shift_lerp", (c.div_ceil(256) as u32, 1, 1), 256, 0, args);
+        self.launch("token_shift_lerp", (c.div_ceil(32) as u32, 1, 1), 256, 0, args);
     }
 
     fn matmul(&mut self, w: &CudaWeight, x: &CudaAct, out: &mut CudaAct) {
@@ -351,6 +372,14 @@ impl Ops for CudaBackend {
         }
         self.flush_pending();
         self.elementwise("relu_square", &[x.ptr], x.len());
+    }
+
+    fn argmax(&mut self, logits: &CudaAct) -> Option<Result<Vec<u32>, ModelError>> {
+        Some(self.argmax_rows(logits))
+    }
+
+    fn preferred_chunk(&self) -> usize {
+        PREFILL_CHUNK
     }
 
     fn copy_rows(&mut self, x: &CudaAct, first: usize, out: &mut CudaAct) {

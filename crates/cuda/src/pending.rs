@@ -266,9 +266,10 @@ pub(crate) fn plan_launches(jobs: &[MvJob], tuning: &Tuning, shared_limit: usize
                 })
                 .collect();
             let threads = if sizes.iter().any(|&(_, tpr)| tpr > 128) { 256 } else { 128 };
-            let max_k = jobs.iter().map(|j| j.k).max().unwrap_or(0);
-            let smem_ok = tuning.mv_smem && jobs.iter().all(|j| j.k % 4 == 0) && 4 * max_k <= shared_limit;
-            let shared_bytes = if smem_ok { 4 * max_k as u32 } else { 0 };
+            // The swizzle permutes float4s within aligned groups of four: room for whole groups.
+            let x_bytes = 4 * jobs.iter().map(|j| j.k).max().unwrap_or(0).next_multiple_of(16);
+            let smem_ok = tuning.mv_smem && jobs.iter().all(|j| j.k % 4 == 0) && x_bytes <= shared_limit;
+            let shared_bytes = if smem_ok { x_bytes as u32 } else { 0 };
             let mut words = Vec::with_capacity(jobs.len() * MV_DESC_WORDS);
             let mut start = 0usize;
             for (j, &(r, tpr)) in jobs.iter().zip(&sizes) {
@@ -401,6 +402,15 @@ mod tests {
         let launches = plan_launches(&many, &tuning, 1024);
         assert!(launches.iter().all(|l| l.shared_bytes == 0), "x does not fit the limit");
         assert_eq!(launches.iter().map(|l| l.words.len() / MV_DESC_WORDS).collect::<Vec<_>>(), [8, 3]);
+    }
+
+    #[test]
+    fn shared_x_is_whole_swizzle_groups() {
+        let mut j = job(1, 2);
+        j.format = formats::for_type(GgmlType::F32, 1028).unwrap();
+        j.k = 1028;
+        let l = plan_launches(&[j], &Tuning::default(), 48 * 1024);
+        assert_eq!(l[0].shared_bytes, 4 * 1040);
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Tuning {
     pub mma: bool,
     /// 2: activations enter the MMA as f16 hi + lo parts (f32-level accuracy); 1: as f16 only.
     pub mma_split: i32,
+    /// Most K splits of an mma.cu matmul (1: never split).
+    pub mma_split_k_max: usize,
     /// Rows per thread group in matvec.cu for quantized weights with many rows (1 or 2); float
     /// weights and short matrices use 1.
     pub mv_rows: usize,
@@ -39,6 +41,7 @@ impl Default for Tuning {
             fast_wkv: true,
             mma: true,
             mma_split: 2,
+            mma_split_k_max: 32,
             mv_rows: 2,
             mv_smem: true,
             mv_target_threads: 132 * 256,
@@ -82,6 +85,7 @@ impl Tuning {
                     _ => return Err(bad("mv_rows is 1 or 2")),
                 },
                 "mv_target_threads" => self.mv_target_threads = number()?.max(1),
+                "mma_split_k_max" => self.mma_split_k_max = number()?.max(1),
                 "mv_smem" => self.mv_smem = flag()?,
                 "graphs_for_prefill" => self.graphs_for_prefill = flag()?,
                 _ => return Err(bad("unknown name")),

@@ -285,3 +285,23 @@ fn wkv7_with_output_stage_matches_cpu() {
     }
     assert_eq!(cases, 15);
 }
+
+#[test]
+fn argmax_on_the_device_matches_the_host_rule() {
+    let Some(mut b) = common::backend() else { return };
+    let mut rng = TestRng::new(61);
+    let n = 65_537usize;
+    let mut rows: Vec<Vec<f32>> = (0..3).map(|_| rng.vec(n, -5.0, 5.0)).collect();
+    rows[0][40_000] = 9.0;
+    rows[0][50_000] = 9.0; // a tie: the first index wins
+    rows[1][7] = f32::NAN; // NaN is never the answer
+    rows[1][3] = 7.5;
+    rows[2] = vec![f32::NAN; n];
+    rows[2][n - 1] = f32::NEG_INFINITY;
+    let flat: Vec<f32> = rows.concat();
+    let a = act(&mut b, 3, n, &flat);
+    let ids = b.argmax(&a).expect("the cuda backend offers argmax").expect("argmax");
+    assert_eq!(ids, vec![40_000, 3, (n - 1) as u32]);
+    let all_nan = act(&mut b, 1, 9, &[f32::NAN; 9]);
+    assert_eq!(b.argmax(&all_nan).unwrap().unwrap(), vec![0]);
+}

@@ -132,6 +132,12 @@ pub trait Ops {
         None
     }
 
+    /// Tokens per prefill step this backend runs best with; the runner starts with this chunk size
+    /// (`set_chunk_size` still overrides it).
+    fn preferred_chunk(&self) -> usize {
+        crate::runner::DEFAULT_CHUNK
+    }
+
     // ---- RWKV-4, 5 and 6 (see `supports`) ----
 
     /// RWKV-6's decay LoRA (spec §5.1): `out = exp(−exp(bias + B·tanh(A·x)))`; A `[R, C]`, B `[C, R]`,

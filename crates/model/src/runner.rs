@@ -86,7 +86,8 @@ pub struct Runner<O: Ops> {
     heads: Vec<HeadScratch<O::Act>>,
 }
 
-/// Tokens per prefill chunk unless set otherwise.
+/// Tokens per prefill chunk unless the backend prefers another size (`Ops::preferred_chunk`) or
+/// `set_chunk_size` says otherwise.
 pub const DEFAULT_CHUNK: usize = 64;
 
 /// The historic name of [`Runner`], from when aviary ran RWKV-7 only; it loads every version.
@@ -102,6 +103,7 @@ impl<O: Ops> Runner<O> {
         }
         let hparams = Hparams::from_gguf(&file)?;
         let weights = Weights::load(&file, &hparams, &mut ops)?;
+        let chunk_size = ops.preferred_chunk().max(1);
         let info = ModelInfo {
             source: file.source_name().to_string(),
             architecture: arch.name().into(),
@@ -119,7 +121,7 @@ impl<O: Ops> Runner<O> {
             weights,
             states: HashMap::new(),
             next_state: 0,
-            chunk_size: DEFAULT_CHUNK,
+            chunk_size,
             scratches: Vec::new(),
             heads: Vec::new(),
         })

@@ -7,6 +7,10 @@
 
 use std::path::PathBuf;
 
+mod model_fixtures;
+
+pub use model_fixtures::{json_logit_rows, json_tokens, max_abs_diff_rows, MODEL_FIXTURES};
+
 /// Sizes used for kernel-versus-reference tests: small, odd, and around block boundaries.
 pub const ODD_SIZES: &[usize] = &[1, 3, 7, 17, 33, 64, 65, 127, 255, 257];
 

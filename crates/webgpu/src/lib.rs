@@ -2,15 +2,22 @@
 //!
 //! Every op of `model::Ops` is a WGSL kernel (`src/shaders/<op>.wgsl`, each opening with its math,
 //! shapes, thread mapping and precision). Weights stay in their GGUF type on the GPU: blocks are only
-//! re-packed to whole u32 words at load (`layout`), and each matmul/embed kernel decodes its type
-//! (`src/shaders/quant/<type>.wgsl`) as it reads. Tensors larger than the adapter's max storage
-//! binding are split by rows. A whole step is recorded into one compute pass and submitted once at
-//! `end_step`; bind groups are cached per (kernel, buffers, parameters), so a steady decode step
-//! creates no GPU objects. Matmul reductions use `subgroupAdd` when the adapter has SUBGROUP and a
-//! workgroup-memory tree otherwise (`WebGpuOptions::subgroups` forces the fallback).
+//! re-packed to whole u32 words at load (`layout`; Q4_K and Q6_K blocks and float rows start on 16
+//! bytes), and each matmul/embed kernel decodes its type (`src/shaders/quant/<type>.wgsl`) as it
+//! reads. Matmuls pick one of three kernels: a vectorized one-token matvec (`vec4<u32>` loads, NR rows
+//! per lane group sharing x, `shaders/matvec/<type>.wgsl` for F32, F16, Q4_K, Q6_K), a 64x64 tiled
+//! kernel for many-token prefill, and the generic kernel for everything else. Tensors larger than the
+//! adapter's max storage binding are split by rows. A step is recorded as dispatches in one compute
+//! pass, submitted every `WebGpuOptions::submit_every` dispatches so the GPU starts while the host
+//! encodes; bind groups are cached per (kernel, buffers, parameters), so a steady decode step creates
+//! no GPU objects. The recorder folds relu_square, residual add and value_residual into the matmul
+//! before them, and a one-token token_shift_lerp into the layer_norm before it. Reductions use
+//! `subgroupAdd` when the adapter has SUBGROUP and workgroup memory otherwise
+//! (`WebGpuOptions::subgroups` forces the fallback). `WebGpuOptions::profile` times every dispatch
+//! with GPU timestamps (`examples/wgpu_kernel_bench.rs` prints the tables).
 //!
 //! Out of scope here (for now): f16 activations, cooperative-matrix (tensor-core) matmul, fusing
-//! ops across the op boundary (e.g. residual add into matmul), several sequences per step.
+//! ops that need a whole row first (layer_norm after a residual add), several sequences per step.
 
 mod backend;
 mod buffers;
@@ -20,7 +27,7 @@ mod kernels;
 mod layout;
 mod recorder;
 
-pub use backend::WebGpuBackend;
+pub use backend::{HostCounters, WebGpuBackend};
 pub use buffers::{GpuAct, GpuWeight, MatrixPart};
 pub use context::{list_adapters, AdapterSummary, WebGpuOptions};
 pub use error::WebGpuError;

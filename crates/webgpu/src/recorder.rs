@@ -63,6 +63,11 @@ pub(crate) struct Recorder {
     /// The first error an op hit (ops cannot return one); reported at the next flush.
     pub deferred: Option<WebGpuError>,
     profile: Option<Profile>,
+    /// Bind groups created (cache misses) and dispatches recorded, since the start.
+    pub created: u64,
+    pub recorded: u64,
+    /// Host time spent encoding and submitting in `flush`.
+    pub encode_ns: u64,
 }
 
 impl Recorder {
@@ -75,6 +80,9 @@ impl Recorder {
             graveyard: Arc::default(),
             deferred: None,
             profile: profile.then(Profile::default),
+            created: 0,
+            recorded: 0,
+            encode_ns: 0,
         }
     }
 
@@ -137,6 +145,7 @@ impl Recorder {
         let bind_group = match self.cache.get(&key) {
             Some(bg) => bg.clone(),
             None => {
+                self.created += 1;
                 let mut bytes: Vec<u8> = params.iter().flat_map(|p| p.to_le_bytes()).collect();
                 bytes.resize(bytes.len().next_multiple_of(16).max(16), 0);
                 let uniform = gpu.buffer(&format!("{kernel:?} params"), bytes.len() as u64, wgpu::BufferUsages::UNIFORM, Some(&bytes))?;
@@ -153,6 +162,7 @@ impl Recorder {
                 bg
             }
         };
+        self.recorded += 1;
         self.pending.push(Dispatch { kernel, pipeline, bind_group, groups, shape });
         Ok(())
     }
@@ -168,6 +178,7 @@ impl Recorder {
         if self.profile.is_some() && gpu.timestamps != Timestamps::None && !self.pending.is_empty() {
             self.flush_profiled(gpu)?;
         }
+        let start = std::time::Instant::now();
         let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("aviary step") });
         if !self.pending.is_empty() {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("aviary step"), timestamp_writes: None });
@@ -185,6 +196,7 @@ impl Recorder {
         }
         extra(&mut encoder);
         gpu.queue.submit([encoder.finish()]);
+        self.encode_ns += start.elapsed().as_nanos() as u64;
         self.pending.clear();
         gpu.check_errors("step")
     }

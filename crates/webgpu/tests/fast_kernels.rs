@@ -70,7 +70,8 @@ fn tiled_matmul_matches_reference_for_every_type() {
     let mut cases = 0;
     for (path, mut b) in backends() {
         for ty in quant::SUPPORTED {
-            let k = if ty.block_size() == 256 { 512 } else if ty.block_size() == 32 { 96 } else { 45 };
+            // K ≤ 256 takes the tiled kernel whatever the tile count (see tiled_pays).
+            let k = if ty.block_size() == 256 { 256 } else if ty.block_size() == 32 { 96 } else { 45 };
             for (m, t) in [(70, 16), (5, 67), (64, 64)] {
                 let diff = run_matmul(&mut b, &mut rng, ty, m, k, t);
                 assert!(diff <= 1e-5 * (k as f32).sqrt() + 1e-6, "{path}: tiled {ty} M={m} K={k} T={t}: rel diff {diff}");

@@ -9,7 +9,8 @@
 // So the only rounding beyond the CPU's f32 sums is x_lo's (~2^-22 relative) and the order of sums.
 // Activations must stay below 65504 in magnitude (f16 range); RWKV-7's do by a wide margin.
 //
-// Tiles: a block of 8 warps computes 128 rows × 64 tokens; warp (wm = w % 4, wn = w / 4) computes
+// Tiles: a block of 8 warps computes 128 rows × 64 tokens over a slice of K (split K when the
+// grid would be too small to fill the GPU: partial tiles go to a workspace, mm_reduce sums them); warp (wm = w % 4, wn = w / 4) computes
 // rows 32·wm .. +32 (two m16 tiles) × tokens 32·wn .. +32 (four n8 tiles). Fragments are loaded
 // straight from global memory (L1 serves the reuse between warps); rows past M are read clamped
 // and not written; x_split pads tokens to a multiple of 64 with zeros.
@@ -299,7 +300,7 @@ template <class A>
 __device__ __forceinline__ void mm_body(const u8* __restrict__ w, u64 row_bytes, const u16* __restrict__ xh,
                                         const u16* __restrict__ xl, const float* __restrict__ xs,
                                         float* __restrict__ out, int M, int K, int T, int Tp, int epi,
-                                        const float* __restrict__ bias, int split) {
+                                        const float* __restrict__ bias, int split, float* __restrict__ ws) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, c = lane & 3;
     const int row0 = blockIdx.x * 128 + (warp & 3) * 32;
@@ -316,8 +317,11 @@ __device__ __forceinline__ void mm_body(const u8* __restrict__ w, u64 row_bytes,
         t.tok_pair[nt] = tok0 + 8 * nt + 2 * c;
     }
     zero_tmp(t.c);
-    const int steps = K / A::KB;
-    for (int kb = 0; kb < steps; ++kb) A::step(t, w, row_bytes, xs, Tp, kb, c, split);
+    // Split K: block z of gridDim.z sums K blocks [z·steps/S, (z+1)·steps/S) and leaves its partial
+    // tile in ws[z] for mm_reduce (which applies the epilogue); with S = 1 it writes out directly.
+    const int steps = K / A::KB, S = gridDim.z, z = blockIdx.z;
+    const int kb0 = (int)((long long)steps * z / S), kb1 = (int)((long long)steps * (z + 1) / S);
+    for (int kb = kb0; kb < kb1; ++kb) A::step(t, w, row_bytes, xs, Tp, kb, c, split);
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
@@ -326,24 +330,33 @@ __device__ __forceinline__ void mm_body(const u8* __restrict__ w, u64 row_bytes,
             for (int e = 0; e < 4; ++e) {
                 const int m = row0 + 16 * mt + 8 * (e >> 1) + g;
                 const int tok = t.tok_pair[nt] + (e & 1);
-                if (m < M && tok < T) out[(u64)tok * M + m] = mm_epilogue(t.c[mt][nt][e], epi, bias, m);
+                if (m < M && tok < T) {
+                    if (S == 1) {
+                        out[(u64)tok * M + m] = mm_epilogue(t.c[mt][nt][e], epi, bias, m);
+                    } else {
+                        ws[((u64)z * T + tok) * M + m] = t.c[mt][nt][e];
+                    }
+                }
             }
 }
 
+// out[t][m] = epi(Σ_z ws[z][t][m]), the partial sums summed in z order (deterministic).
 extern "C" __global__ void __launch_bounds__(256)
-    mm_q4_k(const u8* w, u64 row_bytes, const u16* xh, const u16* xl, const float* xs, float* out, int M, int K,
-            int T, int Tp, int epi, const float* bias, int split) {
-    mm_body<MmQ4K>(w, row_bytes, xh, xl, xs, out, M, K, T, Tp, epi, bias, split);
+    mm_reduce(const float* ws, float* out, int M, int T, int S, int epi, const float* bias) {
+    const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x, n = (u64)M * T;
+    if (i >= n) return;
+    float s = 0.0f;
+    for (int z = 0; z < S; ++z) s += ws[(u64)z * n + i];
+    out[i] = mm_epilogue(s, epi, bias, (int)(i % M));
 }
 
-extern "C" __global__ void __launch_bounds__(256)
-    mm_q6_kr(const u8* w, u64 row_bytes, const u16* xh, const u16* xl, const float* xs, float* out, int M, int K,
-             int T, int Tp, int epi, const float* bias, int split) {
-    mm_body<MmQ6KR>(w, row_bytes, xh, xl, xs, out, M, K, T, Tp, epi, bias, split);
-}
+#define MM_KERNEL(NAME, A)                                                                                     \
+    extern "C" __global__ void __launch_bounds__(256)                                                          \
+        NAME(const u8* w, u64 row_bytes, const u16* xh, const u16* xl, const float* xs, float* out, int M, int K, \
+             int T, int Tp, int epi, const float* bias, int split, float* ws) {                              \
+        mm_body<A>(w, row_bytes, xh, xl, xs, out, M, K, T, Tp, epi, bias, split, ws);                            \
+    }
 
-extern "C" __global__ void __launch_bounds__(256)
-    mm_f16v(const u8* w, u64 row_bytes, const u16* xh, const u16* xl, const float* xs, float* out, int M, int K,
-            int T, int Tp, int epi, const float* bias, int split) {
-    mm_body<MmF16>(w, row_bytes, xh, xl, xs, out, M, K, T, Tp, epi, bias, split);
-}
+MM_KERNEL(mm_q4_k, MmQ4K)
+MM_KERNEL(mm_q6_kr, MmQ6KR)
+MM_KERNEL(mm_f16v, MmF16)

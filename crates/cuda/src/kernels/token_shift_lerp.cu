@@ -2,24 +2,30 @@
 //   outs[i][t] = x[t] + (prev[t] − x[t]) · mu[i]   for i < n_out (up to 6), then shift = x[T−1].
 // x [T, C]; shift [C]; mu [n_out, C]; each out [T, C].
 //
-// Thread mapping: one thread per column j (grid ceil(C / 256)), looping over the tokens in order, so
-// the thread that reads shift[j] for t = 0 is the one that overwrites it afterwards (no race).
-// Precision: f32, the same expression as the CPU reference.
+// Thread mapping: a block of 256 threads owns 32 columns (grid ceil(C / 32)); thread (column lane
+// c = tid % 32, token lane l = tid / 32) takes tokens l, l + 8, ... of column c, so all tokens run in
+// parallel (prev comes from x, which nobody writes). Only token 0 reads shift, and shift is written
+// after a barrier by the same block, so the read comes first. Precision: f32, the same expression
+// as the CPU reference.
 
 extern "C" __global__ void __launch_bounds__(256)
     token_shift_lerp(const float* x, float* shift, const float* mu, float* o0, float* o1, float* o2, float* o3,
                      float* o4, float* o5, int n_out, int T, int C) {
-    const int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (j >= C) return;
+    const int j = blockIdx.x * 32 + (threadIdx.x & 31), lane_t = threadIdx.x >> 5;
     float* outs[6] = {o0, o1, o2, o3, o4, o5};
-    float prev = shift[j];
-    for (int t = 0; t < T; ++t) {
-        const float cur = x[(u64)t * C + j];
+    if (j < C) {
+        float m[6];
 #pragma unroll
-        for (int i = 0; i < 6; ++i) {
-            if (i < n_out) outs[i][(u64)t * C + j] = cur + (prev - cur) * mu[i * C + j];
+        for (int i = 0; i < 6; ++i) m[i] = i < n_out ? mu[i * C + j] : 0.0f;
+        for (int t = lane_t; t < T; t += 8) {
+            const float cur = x[(u64)t * C + j];
+            const float prev = t == 0 ? shift[j] : x[(u64)(t - 1) * C + j];
+#pragma unroll
+            for (int i = 0; i < 6; ++i) {
+                if (i < n_out) outs[i][(u64)t * C + j] = cur + (prev - cur) * m[i];
+            }
         }
-        prev = cur;
     }
-    shift[j] = prev;
+    __syncthreads();
+    if (lane_t == 0 && j < C) shift[j] = x[(u64)(T - 1) * C + j];
 }

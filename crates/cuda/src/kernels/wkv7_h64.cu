@@ -26,6 +26,7 @@ extern "C" __global__ void __launch_bounds__(256)
     __shared__ __align__(16) float s_r[TS][64];
     __shared__ float s_v[TS][64];
     __shared__ float s_y[TS][64];
+    __shared__ float s_g[TS][64];
     const int h = blockIdx.x, tid = threadIdx.x;
     const int i = tid >> 2, q = tid & 3;
     const int warp = tid >> 5, lane = tid & 31;
@@ -40,6 +41,16 @@ extern "C" __global__ void __launch_bounds__(256)
         S[4 * e + 3] = f.w;
     }
     const int hc = h * 64;
+    // The output stage's per-head parameters, loaded now so that they are in registers by then.
+    float rk[2] = {0.0f, 0.0f}, lw[2] = {0.0f, 0.0f}, lb[2] = {0.0f, 0.0f};
+    if (fuse) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+            rk[e] = r_k[hc + lane + 32 * e];
+            lw[e] = ln_w[hc + lane + 32 * e];
+            lb[e] = ln_b[hc + lane + 32 * e];
+        }
+    }
     for (int t0 = 0; t0 < T; t0 += TS) {
         const int n = min(TS, T - t0);
         // Prepare tokens 2·warp and 2·warp + 1 of the sub-chunk; lane takes columns lane, lane + 32.
@@ -69,6 +80,7 @@ extern "C" __global__ void __launch_bounds__(256)
                     s_w[ts][j] = decay[o + j];
                     s_r[ts][j] = r[o + j];
                     s_v[ts][j] = v[o + j];
+                    if (fuse) s_g[ts][j] = g[o + j];
                 }
             }
         }
@@ -123,14 +135,14 @@ extern "C" __global__ void __launch_bounds__(256)
                     const double d0 = (double)y0 - mean, d1 = (double)y1 - mean;
                     const double var = warp_sum_d(d0 * d0 + d1 * d1) / 64.0;
                     const double inv_std = 1.0 / sqrt(var + (double)eps);
-                    const float bonus = warp_sum(s_r[ts][lane] * s_k[ts][lane] * r_k[hc + lane] +
-                                                 s_r[ts][lane + 32] * s_k[ts][lane + 32] * r_k[hc + lane + 32]);
+                    const float bonus = warp_sum(s_r[ts][lane] * s_k[ts][lane] * rk[0] +
+                                                 s_r[ts][lane + 32] * s_k[ts][lane + 32] * rk[1]);
 #pragma unroll
                     for (int e = 0; e < 2; ++e) {
                         const int j = lane + 32 * e;
                         const float yv = e ? y1 : y0;
                         const float normed = (float)(((double)yv - mean) * inv_std);
-                        y[o + j] = (normed * ln_w[hc + j] + ln_b[hc + j] + bonus * s_v[ts][j]) * g[o + j];
+                        y[o + j] = (normed * lw[e] + lb[e] + bonus * s_v[ts][j]) * s_g[ts][j];
                     }
                 }
             }

@@ -1,16 +1,18 @@
 //! Where the wgpu backend's time goes, measured with GPU timestamps.
 //!
-//! `kernel_bench matvec [--bw GB/s]`: one-token matmuls of the RWKV-7 2.9B shapes (2560x2560,
+//! `wgpu_kernel_bench matvec [--bw GB/s]`: one-token matmuls of the RWKV-7 2.9B shapes (2560x2560,
 //! 10240x2560, 2560x10240, 65536x2560) per weight type and kernel variant (the generic kernel,
 //! the matvec with 1, 2 and 4 rows per thread group), each timed over dispatches recorded in one
 //! pass. Enough copies of each weight are cycled that they do not fit in L2, so the figures are
 //! DRAM bandwidth. Prints GB/s and the fraction of `--bw` (default 4400, the H200's).
 //!
-//! `kernel_bench model FILE.gguf [--decode N] [--prefill N]`: wall-clock greedy decode (GPU argmax,
+//! `wgpu_kernel_bench model FILE.gguf [--decode N] [--prefill N]`: wall-clock greedy decode (GPU argmax,
 //! one id read back per step) and prefill on a real model, then the same steps again with every
 //! dispatch timed, printed per kernel and shape.
 //!
-//! Run with WGPU_BACKEND=vulkan; on lavapipe use small shapes only (it is slow).
+//! Run with WGPU_BACKEND=vulkan; on lavapipe use small shapes only (`--scale 0.02`). `--types
+//! Q4_K,F16` limits the matvec table to those types. (Named apart from the cuda crate's
+//! kernel_bench: examples of one workspace share target/<profile>/examples/.)
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,12 +27,15 @@ fn main() {
         args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
     };
     let result = match args.first().map(String::as_str) {
-        Some("matvec") => matvec(flag("--bw", 4400.0), flag("--scale", 1.0)),
+        Some("matvec") => {
+            let types = args.iter().position(|a| a == "--types").and_then(|i| args.get(i + 1)).cloned();
+            matvec(flag("--bw", 4400.0), flag("--scale", 1.0), types.as_deref())
+        }
         Some("model") if args.len() >= 2 => model_steps(&args[1], flag("--decode", 64.0) as usize, flag("--prefill", 512.0) as usize),
-        _ => Err("usage: kernel_bench matvec [--bw GB/s] [--scale F] | kernel_bench model FILE.gguf [--decode N] [--prefill N]".into()),
+        _ => Err("usage: wgpu_kernel_bench matvec [--bw GB/s] [--scale F] [--types T,..] | wgpu_kernel_bench model FILE.gguf [--decode N] [--prefill N]".into()),
     };
     if let Err(e) = result {
-        eprintln!("kernel_bench: {e}");
+        eprintln!("wgpu_kernel_bench: {e}");
         std::process::exit(1);
     }
 }
@@ -72,7 +77,7 @@ fn fake_weights(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-fn matvec(bw: f64, scale: f64) -> Res<()> {
+fn matvec(bw: f64, scale: f64, only: Option<&str>) -> Res<()> {
     let mut b = WebGpuBackend::new(&WebGpuOptions { profile: true, ..Default::default() })?;
     println!("adapter: {} (subgroups: {})", b.adapter_name(), b.uses_subgroups());
     let shapes = [(2560usize, 2560usize), (10240, 2560), (2560, 10240), (65536, 2560)];
@@ -82,6 +87,9 @@ fn matvec(bw: f64, scale: f64) -> Res<()> {
     const REPS: usize = 24;
     println!("{:<6} {:>12} {:>14} {:>9} {:>10} {:>9} {:>7}", "type", "shape", "kernel", "MB", "mean us", "GB/s", "of bw");
     for ty in types {
+        if only.is_some_and(|o| !o.split(',').any(|t| t.eq_ignore_ascii_case(ty.name()))) {
+            continue;
+        }
         for &(rows0, cols0) in &shapes {
             let rows = ((rows0 as f64 * scale) as usize).max(8);
             let cols = (((cols0 as f64 * scale) as usize) / 256).max(1) * 256;
@@ -159,11 +167,21 @@ fn model_steps(path: &str, decode: usize, prefill: usize) -> Res<()> {
     // Prefill: warm-up, then timed.
     for pass in 0..2 {
         let id = m.new_state()?;
+        let c0 = m.ops().counters();
         let t = Instant::now();
         m.forward(id, &prompt, LogitsMode::Last)?;
         let s = t.elapsed().as_secs_f64();
+        let c1 = m.ops().counters();
         if pass == 1 {
             println!("prefill {prefill} tokens: {:.1} ms, {:.1} tok/s", s * 1e3, prefill as f64 / s);
+            println!(
+                "  {} dispatches, {} submits, {} bind groups created, host encode+submit {:.3} ms, waiting {:.3} ms",
+                c1.dispatches - c0.dispatches,
+                c1.submits - c0.submits,
+                c1.bind_groups_created - c0.bind_groups_created,
+                (c1.encode_ns - c0.encode_ns) as f64 / 1e6,
+                (c1.wait_ns - c0.wait_ns) as f64 / 1e6
+            );
         }
         m.drop_state(id);
     }
@@ -173,12 +191,24 @@ fn model_steps(path: &str, decode: usize, prefill: usize) -> Res<()> {
     for _ in 0..4 {
         tok = m.forward_argmax(id, &[tok])?;
     }
+    let c0 = m.ops().counters();
     let t = Instant::now();
     for _ in 0..decode {
         tok = m.forward_argmax(id, &[tok])?;
     }
     let s = t.elapsed().as_secs_f64();
+    let c1 = m.ops().counters();
+    let per = |a: u64, b: u64| (b - a) as f64 / decode as f64;
     println!("decode {decode} tokens (device argmax): {:.3} ms/token, {:.1} tok/s", s * 1e3 / decode as f64, decode as f64 / s);
+    println!(
+        "  per token: {:.1} dispatches, {:.2} submits, {:.1} bind groups created, host encode+submit {:.3} ms, waiting {:.3} ms, rest (recording) {:.3} ms",
+        per(c0.dispatches, c1.dispatches),
+        per(c0.submits, c1.submits),
+        per(c0.bind_groups_created, c1.bind_groups_created),
+        per(c0.encode_ns, c1.encode_ns) / 1e6,
+        per(c0.wait_ns, c1.wait_ns) / 1e6,
+        s * 1e3 / decode as f64 - (per(c0.encode_ns, c1.encode_ns) + per(c0.wait_ns, c1.wait_ns)) / 1e6
+    );
     // The same with the whole logits row read back, as before.
     let t = Instant::now();
     for _ in 0..decode.min(32) {
