@@ -11,41 +11,9 @@ use cuda::CudaBackend;
 use gguf::GgufFile;
 use model::{LogitsMode, Model, Rwkv7Runner};
 
-const FIXTURES: &[&str] = &[
-    "tiny-rwkv7-834K-F32",
-    "tiny-rwkv7-834K-F16",
-    "tiny-rwkv7-834K-Q8_0",
-    "tiny-rwkv7-834K-Q4_K_M",
-    "synth-tiny-k-F32",
-    "synth-tiny-k-F16",
-    "synth-tiny-k-Q8_0",
-    "synth-tiny-k-Q4_0",
-    "synth-tiny-k-Q4_1",
-    "synth-tiny-k-Q5_0",
-    "synth-tiny-k-Q5_1",
-    "synth-tiny-k-Q2_K",
-    "synth-tiny-k-Q3_K_M",
-    "synth-tiny-k-Q4_K_M",
-    "synth-tiny-k-Q5_K_M",
-    "synth-tiny-k-Q6_K",
-];
 
-fn tokens(json: &serde_json::Value) -> Vec<u32> {
-    json["tokens"].as_array().expect("tokens").iter().map(|t| t.as_u64().expect("token id") as u32).collect()
-}
 
-fn rows(v: &serde_json::Value) -> Vec<Vec<f32>> {
-    v.as_array()
-        .expect("logits array")
-        .iter()
-        .map(|r| r.as_array().expect("logit row").iter().map(|x| x.as_f64().expect("number") as f32).collect())
-        .collect()
-}
 
-fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
-    assert_eq!(a.len(), b.len(), "positions");
-    a.iter().zip(b).map(|(x, y)| testkit::max_abs_diff(x, y)).fold(0f32, f32::max)
-}
 
 /// `n` greedy tokens after `prompt`, fed one token per step (the decode path: graph replays).
 fn greedy(model: &mut dyn Model, prompt: &[u32], n: usize) -> Vec<u32> {
@@ -65,12 +33,12 @@ fn logits_match_cpu_on_every_fixture() {
     let Some(probe) = common::backend() else { return };
     drop(probe);
     let mut checked = 0;
-    for stem in FIXTURES {
+    for stem in testkit::MODEL_FIXTURES {
         let Some(path) = testkit::fixture(&format!("{stem}.gguf")) else { return };
         let Some(json) = testkit::fixture_json(&format!("{stem}.json")) else { return };
         let file = Arc::new(GgufFile::open(&path).expect("open fixture"));
-        let toks = tokens(&json);
-        let reference = rows(&json["reference_f64"]["logits"]);
+        let toks = testkit::json_tokens(&json);
+        let reference = testkit::json_logit_rows(&json["reference_f64"]["logits"]);
 
         let mut cpu = Rwkv7Runner::load(file.clone(), CpuBackend::new(2).unwrap()).unwrap();
         let mut gpu = Rwkv7Runner::load(file, CudaBackend::new(0).unwrap()).unwrap();
@@ -80,14 +48,14 @@ fn logits_match_cpu_on_every_fixture() {
         let (cs, gs) = (cpu.new_state().unwrap(), gpu.new_state().unwrap());
         let want = cpu.forward(cs, &toks, LogitsMode::All).unwrap();
         let got = gpu.forward(gs, &toks, LogitsMode::All).unwrap();
-        let vs_cpu = max_diff(&got, &want);
-        let vs_ref = max_diff(&got, &reference);
+        let vs_cpu = testkit::max_abs_diff_rows(&got, &want);
+        let vs_ref = testkit::max_abs_diff_rows(&got, &reference);
 
         // Token by token (graph capture, then replays) must agree with the chunked run.
         let serial_state = gpu.new_state().unwrap();
         let serial: Vec<Vec<f32>> =
             toks.iter().map(|&t| gpu.forward(serial_state, &[t], LogitsMode::Last).unwrap().remove(0)).collect();
-        let serial_vs_chunked = max_diff(&serial, &got);
+        let serial_vs_chunked = testkit::max_abs_diff_rows(&serial, &got);
         let stats = gpu.ops().graph_stats();
         eprintln!(
             "{stem:<24} cuda vs cpu {vs_cpu:.2e}  vs reference_f64 {vs_ref:.2e}  serial vs chunked {serial_vs_chunked:.2e}  graphs: {} captured, {} replayed",
@@ -105,7 +73,7 @@ fn logits_match_cpu_on_every_fixture() {
         assert!(stats.replays > 0, "{stem}: decode steps were never replayed from a graph");
         checked += 1;
     }
-    assert_eq!(checked, FIXTURES.len());
+    assert_eq!(checked, testkit::MODEL_FIXTURES.len());
 }
 
 #[test]
@@ -113,11 +81,11 @@ fn greedy_tokens_equal_cpu() {
     let Some(probe) = common::backend() else { return };
     drop(probe);
     let mut checked = 0;
-    for stem in FIXTURES {
+    for stem in testkit::MODEL_FIXTURES {
         let Some(path) = testkit::fixture(&format!("{stem}.gguf")) else { return };
         let Some(json) = testkit::fixture_json(&format!("{stem}.json")) else { return };
         let file = Arc::new(GgufFile::open(&path).expect("open fixture"));
-        let prompt: Vec<u32> = tokens(&json).into_iter().take(8).collect();
+        let prompt: Vec<u32> = testkit::json_tokens(&json).into_iter().take(8).collect();
         let mut cpu = Rwkv7Runner::load(file.clone(), CpuBackend::new(2).unwrap()).unwrap();
         let mut gpu = Rwkv7Runner::load(file, CudaBackend::new(0).unwrap()).unwrap();
         let want = greedy(&mut cpu, &prompt, 32);
@@ -129,7 +97,7 @@ fn greedy_tokens_equal_cpu() {
         }
         checked += 1;
     }
-    assert_eq!(checked, FIXTURES.len());
+    assert_eq!(checked, testkit::MODEL_FIXTURES.len());
 }
 
 #[test]
@@ -138,7 +106,7 @@ fn state_save_restore_round_trips() {
     drop(probe);
     let Some(path) = testkit::fixture("synth-tiny-k-Q4_K_M.gguf") else { return };
     let Some(json) = testkit::fixture_json("synth-tiny-k-Q4_K_M.json") else { return };
-    let toks = tokens(&json);
+    let toks = testkit::json_tokens(&json);
     let (head, tail) = toks.split_at(13);
     let mut gpu = Rwkv7Runner::load(Arc::new(GgufFile::open(&path).unwrap()), CudaBackend::new(0).unwrap()).unwrap();
     gpu.set_chunk_size(5);
@@ -152,6 +120,6 @@ fn state_save_restore_round_trips() {
     gpu.load_state(second, &saved).unwrap();
     let resumed = gpu.forward(second, tail, LogitsMode::All).unwrap();
     // Chunk boundaries differ between the two runs, so allow for rounding (the state itself is exact).
-    let diff = max_diff(&resumed, &expected[head.len()..]);
+    let diff = testkit::max_abs_diff_rows(&resumed, &expected[head.len()..]);
     assert!(diff <= 1e-5, "restored run differs from the uninterrupted one by {diff}");
 }

@@ -69,8 +69,8 @@ fn matvec_items(ty: GgmlType) -> Option<&'static str> {
 /// fits its item size (float rows must fill whole 16-byte words).
 pub(crate) fn matvec_type(ty: GgmlType, cols: usize) -> Option<u32> {
     let items = match ty {
-        GgmlType::F32 if cols % 4 == 0 => cols / 4,
-        GgmlType::F16 if cols % 8 == 0 => cols / 8,
+        GgmlType::F32 if cols.is_multiple_of(4) => cols / 4,
+        GgmlType::F16 if cols.is_multiple_of(8) => cols / 8,
         GgmlType::Q4_K => cols / 256 * 8,
         GgmlType::Q6_K => cols / 256 * 4,
         _ => return None,
