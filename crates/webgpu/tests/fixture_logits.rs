@@ -12,36 +12,8 @@ use gguf::GgufFile;
 use model::{LogitsMode, Model, Rwkv7Runner};
 use webgpu::{WebGpuBackend, WebGpuOptions};
 
-const FIXTURES: &[&str] = &[
-    "tiny-rwkv7-834K-F32",
-    "tiny-rwkv7-834K-F16",
-    "tiny-rwkv7-834K-Q8_0",
-    "tiny-rwkv7-834K-Q4_K_M",
-    "synth-tiny-k-F32",
-    "synth-tiny-k-F16",
-    "synth-tiny-k-Q8_0",
-    "synth-tiny-k-Q4_0",
-    "synth-tiny-k-Q4_1",
-    "synth-tiny-k-Q5_0",
-    "synth-tiny-k-Q5_1",
-    "synth-tiny-k-Q2_K",
-    "synth-tiny-k-Q3_K_M",
-    "synth-tiny-k-Q4_K_M",
-    "synth-tiny-k-Q5_K_M",
-    "synth-tiny-k-Q6_K",
-];
 
-fn rows(v: &serde_json::Value) -> Vec<Vec<f32>> {
-    v.as_array()
-        .expect("logits array")
-        .iter()
-        .map(|r| r.as_array().expect("logit row").iter().map(|x| x.as_f64().expect("number") as f32).collect())
-        .collect()
-}
 
-fn tokens(json: &serde_json::Value) -> Vec<u32> {
-    json["tokens"].as_array().expect("tokens").iter().map(|t| t.as_u64().expect("token id") as u32).collect()
-}
 
 fn open(stem: &str) -> Option<(Arc<GgufFile>, serde_json::Value)> {
     let path = testkit::fixture(&format!("{stem}.gguf"))?;
@@ -68,25 +40,21 @@ fn all_logits(model: &mut dyn Model, toks: &[u32]) -> Vec<Vec<f32>> {
     model.forward(s, toks, LogitsMode::All).unwrap()
 }
 
-fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
-    assert_eq!(a.len(), b.len(), "positions");
-    a.iter().zip(b).map(|(x, y)| testkit::max_abs_diff(x, y)).fold(0.0, f32::max)
-}
 
 #[test]
 fn logits_match_cpu_and_reference_on_every_fixture() {
     let mut checked = 0;
-    for (i, stem) in FIXTURES.iter().enumerate() {
+    for (i, stem) in testkit::MODEL_FIXTURES.iter().enumerate() {
         let Some((file, json)) = open(stem) else { return };
         // Alternate the reduction path across fixtures so both see every kind of model.
         let subgroups = i % 2 == 0;
         let Some(mut gpu) = gpu_runner(&file, subgroups, 7) else { return };
-        let toks = tokens(&json);
-        let reference = rows(&json["reference_f64"]["logits"]);
+        let toks = testkit::json_tokens(&json);
+        let reference = testkit::json_logit_rows(&json["reference_f64"]["logits"]);
         let got = all_logits(&mut gpu, &toks);
         let cpu = all_logits(&mut cpu_runner(&file, 7), &toks);
-        let vs_cpu = max_diff(&got, &cpu);
-        let vs_ref = max_diff(&got, &reference);
+        let vs_cpu = testkit::max_abs_diff_rows(&got, &cpu);
+        let vs_ref = testkit::max_abs_diff_rows(&got, &reference);
         let f32_model = stem.ends_with("F32");
         eprintln!("{stem:<24} subgroups={subgroups:<5} max|wgpu - cpu| = {vs_cpu:.2e}  max|wgpu - reference_f64| = {vs_ref:.2e}");
         assert!(vs_ref <= 1e-3, "{stem}: wgpu vs reference_f64 differs by {vs_ref}");
@@ -103,7 +71,7 @@ fn logits_match_cpu_and_reference_on_every_fixture() {
         }
         checked += 1;
     }
-    assert_eq!(checked, FIXTURES.len());
+    assert_eq!(checked, testkit::MODEL_FIXTURES.len());
 }
 
 /// Greedy decoding from the fixture prompt: `n` tokens, each fed back one at a time.
@@ -124,7 +92,7 @@ fn greedy_tokens_identical_to_cpu_on_f32() {
     for stem in ["tiny-rwkv7-834K-F32", "synth-tiny-k-F32"] {
         let Some((file, json)) = open(stem) else { return };
         let Some(mut gpu) = gpu_runner(&file, true, 16) else { return };
-        let prompt = &tokens(&json)[..8];
+        let prompt = &testkit::json_tokens(&json)[..8];
         let expected = greedy(&mut cpu_runner(&file, 16), prompt, 24);
         let got = greedy(&mut gpu, prompt, 24);
         assert_eq!(got, expected, "{stem}: greedy tokens differ");
@@ -135,13 +103,13 @@ fn greedy_tokens_identical_to_cpu_on_f32() {
 fn serial_chunked_and_restored_runs_agree() {
     let Some((file, json)) = open("synth-tiny-k-Q4_K_M") else { return };
     let Some(mut gpu) = gpu_runner(&file, true, 5) else { return };
-    let toks = tokens(&json);
+    let toks = testkit::json_tokens(&json);
     let whole = gpu.new_state().unwrap();
     let chunked = gpu.forward(whole, &toks, LogitsMode::All).unwrap();
     let serial_state = gpu.new_state().unwrap();
     let serial: Vec<Vec<f32>> =
         toks.iter().map(|&t| gpu.forward(serial_state, &[t], LogitsMode::Last).unwrap().remove(0)).collect();
-    let diff = max_diff(&chunked, &serial);
+    let diff = testkit::max_abs_diff_rows(&chunked, &serial);
     assert!(diff <= 1e-4, "serial and chunked differ by {diff}");
 
     let (head, tail) = toks.split_at(13);
@@ -152,9 +120,9 @@ fn serial_chunked_and_restored_runs_agree() {
     let second = gpu.new_state().unwrap();
     gpu.load_state(second, &saved).unwrap();
     let resumed = gpu.forward(second, tail, LogitsMode::All).unwrap();
-    let diff = max_diff(&resumed, &chunked[head.len()..]);
+    let diff = testkit::max_abs_diff_rows(&resumed, &chunked[head.len()..]);
     assert!(diff <= 1e-4, "restored run differs from the uninterrupted one by {diff}");
     gpu.reset_state(first).unwrap();
     let again = gpu.forward(first, &toks, LogitsMode::All).unwrap();
-    assert!(max_diff(&again, &chunked) <= 1e-4, "reset state does not start fresh");
+    assert!(testkit::max_abs_diff_rows(&again, &chunked) <= 1e-4, "reset state does not start fresh");
 }
