@@ -16,11 +16,21 @@ const NORMAL: i32 = 1;
 const CONTROL: i32 = 3;
 
 /// The GGUF of a legacy file, with a vocabulary where one is known for its size.
+/// A BlinkDL `.pth` checkpoint (told by its zip magic) goes through `model::pth` first.
 pub fn legacy_to_gguf(path: &Path, opts: &LegacyOptions) -> Result<GgufWriter, LoadError> {
-    let file = LegacyFile::open(path)?;
+    let file = open_legacy_file(path)?;
     let mut w = legacy::to_gguf(&file, opts)?;
     add_vocabulary(&mut w, file.n_vocab)?;
     Ok(w)
+}
+
+/// An rwkv.cpp file, or a `.pth` checkpoint read into the same form.
+pub fn open_legacy_file(path: &Path) -> Result<LegacyFile, LoadError> {
+    if model::pth::is_pth_file(path) {
+        Ok(model::pth::open(path)?)
+    } else {
+        Ok(LegacyFile::open(path)?)
+    }
 }
 
 /// Opens a legacy file as an in-memory GGUF (about twice the model's size in memory while loading).

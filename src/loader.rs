@@ -86,13 +86,16 @@ pub struct Loaded {
     pub path: PathBuf,
 }
 
-/// Opens `path` (GGUF, or an rwkv.cpp legacy file, told apart by the magic) and loads it onto the
+/// Opens `path` (GGUF, an rwkv.cpp legacy file or a BlinkDL `.pth` checkpoint, told apart by the magic) and loads it onto the
 /// backend in `opts`. Legacy files are mapped to GGUF in memory first (`crate::legacy`); RWKV-5
 /// ones keep rwkv.cpp's GroupNorm epsilon 1e-5 (`aviary convert --group-norm-eps` writes another).
 pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Loaded, LoadError> {
     let path = path.as_ref();
-    if model::legacy::is_legacy_file(path) {
-        let file = crate::legacy::open_legacy(path, &model::legacy::LegacyOptions::default())?;
+    let is_pth = model::pth::is_pth_file(path);
+    if is_pth || model::legacy::is_legacy_file(path) {
+        // BlinkDL's own RWKV-5 GroupNorm epsilon for checkpoints, rwkv.cpp's for its files.
+        let eps = if is_pth { Some(model::pth::BLINKDL_GROUP_NORM_EPS) } else { None };
+        let file = crate::legacy::open_legacy(path, &model::legacy::LegacyOptions { rwkv5_group_norm_eps: eps })?;
         let mut loaded = load_gguf(Arc::new(file), opts)?;
         loaded.path = path.to_path_buf();
         return Ok(loaded);

@@ -1,4 +1,4 @@
-//! `aviary convert`: an rwkv.cpp legacy file to GGUF — llama.cpp's layout for RWKV-7 and RWKV-6
+//! `aviary convert`: an rwkv.cpp legacy file or a BlinkDL `.pth` checkpoint to GGUF — llama.cpp's layout for RWKV-7 and RWKV-6
 //! (llama.cpp loads these), aviary's documented `rwkv5`/`rwkv4` layouts otherwise (see
 //! `model::names`). `--type` re-types the tensors with llama-quantize's rules.
 
@@ -8,11 +8,12 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use convert::{FileType, WriteOptions};
 use gguf::{GgufFile, GgufWriter};
-use model::legacy::{LegacyFile, LegacyOptions, LegacyVersion};
+use model::legacy::{LegacyOptions, LegacyVersion};
 
 #[derive(Args)]
 pub struct ConvertArgs {
-    /// Input: an rwkv.cpp model file (RWKV-4, 5.1, 5.2, 6 or 7; FP32, FP16 or quantized).
+    /// Input: an rwkv.cpp model file (RWKV-4, 5.1, 5.2, 6 or 7; FP32, FP16 or quantized) or a
+    /// BlinkDL .pth checkpoint (FP32, FP16 or BF16).
     #[arg(value_name = "IN")]
     input: PathBuf,
     /// Output GGUF file.
@@ -22,8 +23,8 @@ pub struct ConvertArgs {
     /// input's types.
     #[arg(long = "type", value_name = "TYPE")]
     file_type: Option<FileType>,
-    /// RWKV-5 only: the GroupNorm epsilon to record (default 1e-5, what rwkv.cpp computes with;
-    /// BlinkDL's own code uses 64e-5).
+    /// RWKV-5 only: the GroupNorm epsilon to record (default 1e-5 for rwkv.cpp files, what rwkv.cpp
+    /// computes with; 64e-5 for .pth checkpoints, what BlinkDL's own code uses).
     #[arg(long, value_name = "EPS")]
     group_norm_eps: Option<f32>,
     /// Overwrite an existing output file.
@@ -32,17 +33,19 @@ pub struct ConvertArgs {
 }
 
 pub fn run(a: ConvertArgs) -> Result<()> {
-    if !model::legacy::is_legacy_file(&a.input) {
-        bail!("{}: not an rwkv.cpp model file (no \"fmgg\" magic); to re-type a GGUF file use `aviary quantize`", a.input.display());
+    let is_pth = model::pth::is_pth_file(&a.input);
+    if !is_pth && !model::legacy::is_legacy_file(&a.input) {
+        bail!("{}: not an rwkv.cpp model file (no \"fmgg\" magic) and not a PyTorch .pth (zip); to re-type a GGUF file use `aviary quantize`", a.input.display());
     }
     if a.output.exists() && !a.force {
         bail!("{} already exists (pass --force to overwrite it)", a.output.display());
     }
-    let version = LegacyVersion::detect(&LegacyFile::open(&a.input)?);
-    let opts = LegacyOptions { rwkv5_group_norm_eps: a.group_norm_eps };
+    let version = LegacyVersion::detect(&aviary::legacy::open_legacy_file(&a.input)?);
+    let default_eps = if is_pth { Some(model::pth::BLINKDL_GROUP_NORM_EPS) } else { None };
+    let opts = LegacyOptions { rwkv5_group_norm_eps: a.group_norm_eps.or(default_eps) };
     let w = aviary::legacy::legacy_to_gguf(&a.input, &opts)?;
     let arch = version.architecture();
-    eprintln!("{}: RWKV-{version} (rwkv.cpp), {} tensors, writing {arch}", a.input.display(), w.tensor_count());
+    eprintln!("{}: RWKV-{version} ({}), {} tensors, writing {arch}", a.input.display(), if is_pth { "PyTorch checkpoint" } else { "rwkv.cpp" }, w.tensor_count());
     match a.file_type {
         None => write_atomically(&w, &a.output)?,
         Some(ftype) => {

@@ -31,6 +31,8 @@ pub enum ModelError {
     StateMismatch { what: &'static str, expected: usize, found: usize },
     #[error("{file}: {detail}")]
     Legacy { file: String, detail: String },
+    #[error("{file}: PyTorch checkpoint: {detail}")]
+    Pth { file: String, detail: String },
     #[error("backend error: {0}")]
     Backend(String),
 }

@@ -11,7 +11,9 @@
 //! weights and layer math. [`legacy`] reads rwkv.cpp's files into the same GGUF layouts, so format
 //! reading stays apart from the math.
 //!
-//! Out of scope here: reading PyTorch checkpoints, tokenization, sampling, and scheduling several
+//! [`pth`] reads BlinkDL's PyTorch checkpoints (safely, a pickle subset) into the same path.
+//!
+//! Out of scope here: tokenization, sampling, and scheduling several
 //! sequences in one step (the seam takes one sequence per call today).
 
 // `is_multiple_of` and `repeat_n` need newer Rust than the workspace's 1.80.
@@ -25,6 +27,7 @@ mod hparams;
 pub mod legacy;
 mod load;
 pub mod names;
+pub mod pth;
 mod ops;
 mod runner;
 mod rwkv4;

@@ -49,6 +49,9 @@ pub struct LegacyFile {
     /// The header's data type code ("most" tensors; informational).
     pub data_type: u32,
     pub tensors: Vec<LegacyTensor>,
+    /// v4/v5 `time_decay` and `time_first` hold BlinkDL's raw values rather than rwkv.cpp's
+    /// transformed ones (set for files made from `.pth` checkpoints by `crate::pth`).
+    pub blinkdl_values: bool,
     bytes: Bytes,
 }
 
@@ -113,7 +116,7 @@ impl LegacyFile {
     }
 
     fn parse(bytes: Bytes, path: String) -> Result<LegacyFile, ModelError> {
-        let mut f = LegacyFile { path, version: 0, n_vocab: 0, n_embd: 0, n_layer: 0, data_type: 0, tensors: Vec::new(), bytes };
+        let mut f = LegacyFile { path, version: 0, n_vocab: 0, n_embd: 0, n_layer: 0, data_type: 0, tensors: Vec::new(), blinkdl_values: false, bytes };
         let (tensors, header) = {
             let b = f.bytes();
             let bad = |detail: String| ModelError::Legacy { file: f.path.clone(), detail };

@@ -307,13 +307,17 @@ fn layer_v5_v4(b: &mut Builder, d: &Dims, l: usize, ver: LegacyVersion) -> Resul
     let spread = |vals: Vec<f32>| -> Vec<f32> { vals.iter().flat_map(|&x| std::iter::repeat(x).take(per)).collect() };
     let n_vals = c / per as u64;
     let stored = spread(b.f32s(&p("att.time_decay"), n_vals)?);
+    let raw = b.f.blinkdl_values;
     let decay: Vec<f32> = match ver {
+        _ if raw => stored,
         LegacyVersion::V4 => stored.iter().map(|&w| (-(w as f64)).ln() as f32).collect(),
         _ => stored.iter().map(|&w| (-(w as f64).ln()).ln() as f32).collect(),
     };
     b.put_f32(blk(l, t5::DECAY), &[c], &decay)?;
     let first = match ver {
         LegacyVersion::V5_2 => b.f32s(&p("att.time_faaaa"), c)?,
+        // BlinkDL's 5.1 keeps `time_first` in log space; rwkv.cpp stored exp of it, which the layout holds.
+        LegacyVersion::V5_1 if raw => spread(b.f32s(&p("att.time_first"), n_vals)?).iter().map(|&u| u.exp()).collect(),
         _ => spread(b.f32s(&p("att.time_first"), n_vals)?),
     };
     b.put_f32(blk(l, t5::FIRST), &[c], &first)

@@ -36,7 +36,11 @@ impl LegacyVersion {
     /// By parameter presence in layer 0: `att.r_k` ⇒ 7; `att.time_maa_x` ⇒ 6; `att.ln_x` and
     /// `att.gate` ⇒ 5.2; `att.ln_x` only ⇒ 5.1; else 4.
     pub fn detect(f: &LegacyFile) -> LegacyVersion {
-        let has = |s: &str| f.tensor(&format!("blocks.0.att.{s}")).is_some();
+        Self::detect_by(|s| f.tensor(&format!("blocks.0.att.{s}")).is_some())
+    }
+
+    /// The same rule over any source of names: `has("r_k")` asks for `blocks.0.att.r_k`.
+    pub fn detect_by(has: impl Fn(&str) -> bool) -> LegacyVersion {
         if has("r_k") {
             LegacyVersion::V7
         } else if has("time_maa_x") {
