@@ -264,32 +264,8 @@ impl Ops for CudaBackend {
             && [r, decay, v, a, &*y].iter().all(|b| b.rows == t && b.cols == c)
             && k_k.cols == c
             && k_a.cols == c;
-        if shapes && n == 64 && self.tuning.fast_wkv {
-            let args = vec![
-                Arg::Ptr(r.ptr),
-                Arg::Ptr(decay.ptr),
-                Arg::Ptr(k.ptr),
-                Arg::Ptr(v.ptr),
-                Arg::Ptr(a.ptr),
-                Arg::Ptr(k_k.ptr),
-                Arg::Ptr(k_a.ptr),
-                Arg::Ptr(state.ptr),
-                Arg::Ptr(y.ptr),
-                Arg::I32(t as i32),
-                Arg::I32(c as i32),
-            ];
-            // Held back (flush_pending launches it unfused) in case the output stage follows.
-            self.pending_wkv = Some(WkvJob { args, heads: h, y: y.ptr, r: r.ptr, k: k.ptr, v: v.ptr });
-            if !self.tuning.fuse {
-                self.flush_pending();
-            }
-            return;
-        }
-        let ok = shapes && n <= 1024 && shared <= self.shared_limit;
-        if !self.check(ok, || format!("wkv7 over [{t}, {c}] with state [{h}, {}] ({shared} bytes of shared memory)", state.cols)) {
-            return;
-        }
-        let args = vec![
+        // Both kernels take the same arguments; the generic one also takes the head size.
+        let mut args = vec![
             Arg::Ptr(r.ptr),
             Arg::Ptr(decay.ptr),
             Arg::Ptr(k.ptr),
@@ -301,8 +277,20 @@ impl Ops for CudaBackend {
             Arg::Ptr(y.ptr),
             Arg::I32(t as i32),
             Arg::I32(c as i32),
-            Arg::I32(n as i32),
         ];
+        if shapes && n == 64 && self.tuning.fast_wkv {
+            // Held back (flush_pending launches it unfused) in case the output stage follows.
+            self.pending_wkv = Some(WkvJob { args, heads: h, y: y.ptr, r: r.ptr, k: k.ptr, v: v.ptr });
+            if !self.tuning.fuse {
+                self.flush_pending();
+            }
+            return;
+        }
+        let ok = shapes && n <= 1024 && shared <= self.shared_limit;
+        if !self.check(ok, || format!("wkv7 over [{t}, {c}] with state [{h}, {}] ({shared} bytes of shared memory)", state.cols)) {
+            return;
+        }
+        args.push(Arg::I32(n as i32));
         self.launch("wkv7", (h as u32, 1, 1), warp_round(n), shared as u32, args);
     }
 
