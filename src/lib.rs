@@ -11,7 +11,7 @@ mod loader;
 mod model_spec;
 
 pub use model_spec::resolve_model;
-pub use loader::{load, load_gguf, tokenizer_from_gguf, Backend, LoadError, LoadOptions, Loaded};
+pub use loader::{load, load_gguf, tokenizer_from_gguf, with_state_tuning, Backend, LoadError, LoadOptions, Loaded};
 
 pub use engine;
 pub use gguf;

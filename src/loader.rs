@@ -47,11 +47,17 @@ pub struct LoadOptions {
     /// GPU adapter to use (a case-insensitive part of its name); `None` = `$AVIARY_WGPU_ADAPTER`,
     /// else the best adapter found.
     pub adapter: Option<String>,
+    /// A BlinkDL state-tuning `.pth` (`blocks.N.att.time_state`): every sequence starts from its
+    /// WKV states instead of zeros ([`model::WithInitialState`]).
+    pub init_state: Option<PathBuf>,
+    /// RWKV-5 GroupNorm epsilon for `.pth` and rwkv.cpp files, overriding the per-format default
+    /// (BlinkDL's 64e-5 for `.pth`, rwkv.cpp's 1e-5 for its files). GGUF files carry their own.
+    pub rwkv5_group_norm_eps: Option<f32>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { backend: Backend::Cpu, threads: 0, adapter: None }
+        LoadOptions { backend: Backend::Cpu, threads: 0, adapter: None, init_state: None, rwkv5_group_norm_eps: None }
     }
 }
 
@@ -88,13 +94,14 @@ pub struct Loaded {
 
 /// Opens `path` (GGUF, an rwkv.cpp legacy file or a BlinkDL `.pth` checkpoint, told apart by the magic) and loads it onto the
 /// backend in `opts`. Legacy files are mapped to GGUF in memory first (`crate::legacy`); RWKV-5
-/// ones keep rwkv.cpp's GroupNorm epsilon 1e-5 (`aviary convert --group-norm-eps` writes another).
+/// ones keep rwkv.cpp's GroupNorm epsilon 1e-5 and `.pth` ones BlinkDL's 64e-5, unless
+/// `opts.rwkv5_group_norm_eps` says otherwise (`aviary convert --group-norm-eps` writes another).
 pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Loaded, LoadError> {
     let path = path.as_ref();
     let is_pth = model::pth::is_pth_file(path);
     if is_pth || model::legacy::is_legacy_file(path) {
         // BlinkDL's own RWKV-5 GroupNorm epsilon for checkpoints, rwkv.cpp's for its files.
-        let eps = if is_pth { Some(model::pth::BLINKDL_GROUP_NORM_EPS) } else { None };
+        let eps = opts.rwkv5_group_norm_eps.or(if is_pth { Some(model::pth::BLINKDL_GROUP_NORM_EPS) } else { None });
         let file = crate::legacy::open_legacy(path, &model::legacy::LegacyOptions { rwkv5_group_norm_eps: eps })?;
         let mut loaded = load_gguf(Arc::new(file), opts)?;
         loaded.path = path.to_path_buf();
@@ -131,7 +138,19 @@ pub fn load_gguf(file: Arc<GgufFile>, opts: &LoadOptions) -> Result<Loaded, Load
             }));
         }
     }
+    let model = match &opts.init_state {
+        Some(file) => with_state_tuning(model, file)?,
+        None => model,
+    };
     Ok(Loaded { model, tokenizer, path })
+}
+
+/// `model`, starting every sequence from the state-tuning file `file`; a file tuned for another
+/// model (layers, heads, head size) is refused with both sides named.
+pub fn with_state_tuning(model: Box<dyn Model>, file: &Path) -> Result<Box<dyn Model>, LoadError> {
+    let tuning = model::pth::read_state_tuning(file)?;
+    let initial = tuning.to_host_state(&model.info().hparams)?;
+    Ok(Box::new(model::WithInitialState::new(model, initial)?))
 }
 
 /// The World tokenizer from `tokenizer.ggml.tokens`, or `None` when the file has no vocabulary.

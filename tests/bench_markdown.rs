@@ -41,6 +41,8 @@ fn report(seed: u64) -> BenchReport {
         load_ms: vec![4284.981, 4284.979],
         prefill_tok_s: vec![150.0, 154.74],
         gen_tok_s: vec![44.08],
+        batch: 1,
+        batch_gen_tok_s: Vec::new(),
         quality_tokens: (0..32).map(|i| (i * 7 + seed as u32) % 300).collect(),
         memory_bw_gb_s: 12.25,
         weight_bytes_per_token: 1_500_000_000,
@@ -315,4 +317,15 @@ fn seeded_random_histories_keep_every_entry_in_order() {
         let got: Vec<&str> = s.entries.iter().map(|e| e.change.as_str()).collect();
         assert_eq!(got, *changes);
     }
+}
+
+#[test]
+fn batched_generation_row_only_when_measured() {
+    assert!(!entry(1, "single").contains("Batched gen"));
+    let mut r = report(1);
+    r.batch = 4;
+    r.batch_gen_tok_s = vec![90.0, 110.0];
+    let e = r.markdown_entry("batched");
+    assert!(e.contains("| Batched gen | 100.00 tok/s (4 sequences) |"), "{e}");
+    assert_eq!(r.to_json(None, None)["batched_generation_tok_s"], 100.0);
 }

@@ -1,19 +1,16 @@
-//! BlinkDL `.pth` checkpoints, written here byte for byte as `torch.save` lays them out (a stored
-//! zip with `archive/data.pkl` in pickle protocol 2, `archive/data/N`, `archive/version`), from the
-//! tiny RWKV-7 fixture reversed into BlinkDL names and shapes (spec §3.5). Loading one must give the
-//! fixture GGUF's logits bit for bit; damaged or hostile checkpoints must fail with the facts.
+//! BlinkDL `.pth` checkpoints, written byte for byte as `torch.save` lays them out
+//! (`common::pth_writer`), from the tiny RWKV-7 fixture reversed into BlinkDL names and shapes
+//! (spec §3.5). Loading one must give the fixture GGUF's logits bit for bit; damaged or hostile
+//! checkpoints must fail with the facts.
+
+mod common;
 
 use std::path::PathBuf;
 
+use common::pth_writer::{pth_with_global, write_temp, Dtype, ORDERED_DICT, T};
+
 use gguf::GgufFile;
 use model::LogitsMode;
-
-/// A tensor in PyTorch order with f32 values.
-struct T {
-    name: String,
-    shape: Vec<u64>,
-    data: Vec<f32>,
-}
 
 fn f32s(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
@@ -93,102 +90,8 @@ fn blinkdl_tensors(g: &GgufFile) -> Vec<T> {
     out
 }
 
-/// Pickle (protocol 2) of an OrderedDict state dict; `hook` may splice extra bytes before STOP.
-fn pickle(ts: &[T], global: (&str, &str)) -> Vec<u8> {
-    let mut p = vec![0x80, 2];
-    let glob = |p: &mut Vec<u8>, m: &str, n: &str| {
-        p.push(b'c');
-        p.extend(format!("{m}\n{n}\n").as_bytes());
-    };
-    let s = |p: &mut Vec<u8>, v: &str| {
-        p.push(b'X');
-        p.extend((v.len() as u32).to_le_bytes());
-        p.extend(v.as_bytes());
-    };
-    let int = |p: &mut Vec<u8>, v: u64| {
-        p.push(b'J');
-        p.extend((v as u32).to_le_bytes());
-    };
-    glob(&mut p, global.0, global.1);
-    p.extend([b'q', 0, b')', b'R', b'q', 1, b'(']);
-    for (i, t) in ts.iter().enumerate() {
-        s(&mut p, &t.name);
-        glob(&mut p, "torch._utils", "_rebuild_tensor_v2");
-        p.extend([b'(', b'(']);
-        s(&mut p, "storage");
-        glob(&mut p, "torch", "FloatStorage");
-        s(&mut p, &i.to_string());
-        s(&mut p, "cpu");
-        int(&mut p, t.data.len() as u64);
-        p.extend([b't', b'Q']);
-        int(&mut p, 0);
-        p.push(b'(');
-        for &d in &t.shape {
-            int(&mut p, d);
-        }
-        p.push(b't');
-        p.push(b'(');
-        for i in 0..t.shape.len() {
-            int(&mut p, t.shape[i + 1..].iter().product());
-        }
-        p.extend([b't', 0x89]);
-        glob(&mut p, "collections", "OrderedDict");
-        p.extend([b')', b'R', b't', b'R']);
-    }
-    p.push(b'u');
-    // OrderedDict's `_metadata` attribute, set through BUILD as torch.save does.
-    p.extend([b'}', b'q', 2]);
-    s(&mut p, "_metadata");
-    p.extend([b'}', b's', b'b', b'.']);
-    p
-}
-
-/// A stored zip of `entries`, as torch.save writes it (CRCs left 0: the reader does not check them).
-fn zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data) in entries {
-        let off = out.len() as u32;
-        let head = |sig: u32, central_dir: bool| {
-            let mut h = sig.to_le_bytes().to_vec();
-            if central_dir {
-                h.extend(20u16.to_le_bytes());
-            }
-            h.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // version, flags, method 0, time, date, crc
-            h.extend((data.len() as u32).to_le_bytes());
-            h.extend((data.len() as u32).to_le_bytes());
-            h.extend((name.len() as u16).to_le_bytes());
-            h.extend(0u16.to_le_bytes());
-            if central_dir {
-                h.extend([0u8; 10]); // comment length, disk, internal and external attributes
-                h.extend(off.to_le_bytes());
-            }
-            h.extend(name.as_bytes());
-            h
-        };
-        out.extend(head(0x0403_4b50, false));
-        out.extend(data);
-        central.extend(head(0x0201_4b50, true));
-    }
-    let cd_off = out.len() as u32;
-    out.extend(&central);
-    out.extend(0x0605_4b50u32.to_le_bytes());
-    out.extend([0u8; 4]);
-    out.extend((entries.len() as u16).to_le_bytes());
-    out.extend((entries.len() as u16).to_le_bytes());
-    out.extend((central.len() as u32).to_le_bytes());
-    out.extend(cd_off.to_le_bytes());
-    out.extend([0u8; 2]);
-    out
-}
-
 fn pth(ts: &[T], global: (&str, &str)) -> Vec<u8> {
-    let mut entries = vec![("archive/data.pkl".to_string(), pickle(ts, global))];
-    for (i, t) in ts.iter().enumerate() {
-        entries.push((format!("archive/data/{i}"), t.data.iter().flat_map(|v| v.to_le_bytes()).collect()));
-    }
-    entries.push(("archive/version".into(), b"3\n".to_vec()));
-    zip(&entries)
+    pth_with_global(ts, Dtype::F32, global)
 }
 
 fn fixture() -> Option<GgufFile> {
@@ -196,9 +99,7 @@ fn fixture() -> Option<GgufFile> {
 }
 
 fn write(tag: &str, bytes: &[u8]) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("aviary-pth-{tag}-{}.pth", std::process::id()));
-    std::fs::write(&p, bytes).unwrap();
-    p
+    write_temp(&format!("pth-{tag}"), "pth", bytes)
 }
 
 fn logits(path: &std::path::Path) -> Vec<Vec<f32>> {
@@ -208,7 +109,7 @@ fn logits(path: &std::path::Path) -> Vec<Vec<f32>> {
     loaded.model.forward(s, &tokens, LogitsMode::All).unwrap()
 }
 
-const OK: (&str, &str) = ("collections", "OrderedDict");
+const OK: (&str, &str) = ORDERED_DICT;
 
 #[test]
 fn a_pth_checkpoint_gives_the_fixture_logits_bit_for_bit() {

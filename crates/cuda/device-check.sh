@@ -11,8 +11,10 @@
 #   python3 -c 'import json,shutil; [shutil.copy(m["executable"], "bin-device/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/cuda-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]]'
 #   cargo build --release --no-default-features --features cuda --bin aviary
 #   cp target/release/aviary bin-device/
-#   strip bin-device/{aviary,kernels,fused,fixture_logits,decode_speed,nvrtc_compile}
-#   tar czf bin-device/fixtures.tgz -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-*)
+#   strip bin-device/{aviary,kernels,fused,fixture_logits,decode_speed,nvrtc_compile,kernels_v456,legacy_logits,batched_decode}
+#   (cd bin-device && tar czf bins.tgz aviary kernels fused fixture_logits decode_speed nvrtc_compile kernels_v456 legacy_logits batched_decode \
+#       && rm aviary kernels fused fixture_logits decode_speed nvrtc_compile kernels_v456 legacy_logits batched_decode)
+#   tar czf bin-device/fixtures.tgz -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-* tiny-rwkv-[456]v*.bin)
 #   du -sh bin-device            # the carried tree must stay under 64 MiB
 #
 # Then on the device (run tool):
@@ -33,8 +35,12 @@ if [ "${1:-}" = "--build" ]; then
     python3 -c 'import json,shutil; [shutil.copy(m["executable"], "bin-device/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/cuda-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]]'
     cargo build --release --no-default-features --features cuda --bin aviary
     cp target/release/aviary "$BIN/"
-    strip "$BIN"/{aviary,kernels,fused,fixture_logits,decode_speed,nvrtc_compile}
-    tar czf "$BIN/fixtures.tgz" -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-*)
+    strip "$BIN"/{aviary,kernels,fused,fixture_logits,decode_speed,nvrtc_compile,kernels_v456,legacy_logits,batched_decode}
+    # Packed (binaries gzip to ~40%): with the legacy fixtures too, loose binaries would push the
+    # carried tree past 64 MiB.
+    bins="aviary kernels fused fixture_logits decode_speed nvrtc_compile kernels_v456 legacy_logits batched_decode"
+    (cd "$BIN" && tar czf bins.tgz $bins && rm $bins)
+    tar czf "$BIN/fixtures.tgz" -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-* tiny-rwkv-[456]v*.bin)
     ls -la "$BIN"; du -sh "$BIN"
     exit 0
 fi
@@ -45,6 +51,10 @@ mkdir -p "$LOG"
 if [ -f "$FIX" ]; then
     mkdir -p /tmp/aviary-fixtures && tar xzf "$FIX" -C /tmp/aviary-fixtures || { echo "cannot unpack $FIX"; exit 1; }
     FIX=/tmp/aviary-fixtures
+fi
+if [ -f "$BIN/bins.tgz" ]; then
+    mkdir -p /tmp/aviary-bin && tar xzf "$BIN/bins.tgz" -C /tmp/aviary-bin || { echo "cannot unpack $BIN/bins.tgz"; exit 1; }
+    BIN=/tmp/aviary-bin
 fi
 export AVIARY_FIXTURES="$(cd "$FIX" && pwd)"
 export CI=1                  # a missing fixture fails instead of skipping
@@ -91,6 +101,9 @@ step kernels "$BIN/kernels" --test-threads=4 --nocapture
 step fused "$BIN/fused" --test-threads=1 --nocapture
 step fixture_logits "$BIN/fixture_logits" --test-threads=1 --nocapture
 step decode_speed "$BIN/decode_speed" --nocapture
+step kernels_v456 "$BIN/kernels_v456" --test-threads=4 --nocapture
+step legacy_logits "$BIN/legacy_logits" --test-threads=1 --nocapture
+step batched_decode "$BIN/batched_decode" --test-threads=1 --nocapture
 
 # The CLI end to end: greedy text on the F32 fixture must equal the cpu backend's (stdout only).
 M="$AVIARY_FIXTURES/tiny-rwkv7-834K-F32.gguf"
@@ -109,7 +122,7 @@ echo "cuda text: $(head -c 200 "$LOG/cli_cuda.out")"
 
 echo
 echo "== per-fixture results"
-grep -h "cuda vs cpu\|greedy:" "$LOG/fixture_logits.log" || true
+grep -h "cuda vs cpu\|greedy:" "$LOG/fixture_logits.log" "$LOG/legacy_logits.log" || true
 echo
 echo "== timings"
 grep -h "^DECODE\|^DEVICE" "$LOG/decode_speed.log" || true

@@ -23,6 +23,8 @@ pub struct Workload {
     pub gen: usize,
     pub runs: usize,
     pub seed: u64,
+    /// Sequences decoding together in the batched generation measurement (1 = skip it).
+    pub batch: usize,
 }
 
 /// What [`measure_model`] found.
@@ -32,6 +34,8 @@ pub struct ModelFigures {
     pub load_ms: Vec<f64>,
     pub prefill_tok_s: Vec<f64>,
     pub gen_tok_s: Vec<f64>,
+    /// Total tokens per second of `Workload::batch` sequences decoding together (empty when skipped).
+    pub batch_gen_tok_s: Vec<f64>,
     pub quality_tokens: Vec<u32>,
     pub weight_bytes_per_token: u64,
 }
@@ -99,6 +103,15 @@ pub fn measure_model(
         gen_tok_s.push(w.gen as f64 / secs);
     }
 
+    let mut batch_gen_tok_s = Vec::new();
+    if w.batch > 1 {
+        for i in 0..w.runs {
+            progress(&format!("batched generation {}/{} ({} sequences x {} tokens)", i + 1, w.runs, w.batch, w.gen));
+            let secs = batched_greedy(model, &mut rng, w.batch, w.gen)?;
+            batch_gen_tok_s.push((w.batch * w.gen) as f64 / secs);
+        }
+    }
+
     progress("quality");
     let (quality_tokens, _) = greedy(model, &prompt, QUALITY_TOKENS - 1)?;
     Ok(ModelFigures {
@@ -106,6 +119,7 @@ pub fn measure_model(
         load_ms,
         prefill_tok_s,
         gen_tok_s,
+        batch_gen_tok_s,
         quality_tokens,
         weight_bytes_per_token: weight_bytes_per_token(path)?,
     })
@@ -167,6 +181,31 @@ fn greedy(model: &mut dyn Model, prompt: &[u32], steps: usize) -> Result<(Vec<u3
         Ok((tokens, t.elapsed().as_secs_f64().max(1e-9)))
     })();
     model.drop_state(id);
+    result
+}
+
+/// `batch` fresh sequences, each fed its own random prompt, then `steps` timed batched greedy steps
+/// ([`Model::decode_batch_argmax`]: one token for every sequence per step). Returns the seconds of
+/// the steps.
+fn batched_greedy(model: &mut dyn Model, rng: &mut SplitMix64, batch: usize, steps: usize) -> Result<f64, BenchError> {
+    let n_vocab = model.info().hparams.n_vocab;
+    let mut ids = Vec::with_capacity(batch);
+    let result = (|| {
+        let mut last = Vec::with_capacity(batch);
+        for _ in 0..batch {
+            let id = model.new_state()?;
+            ids.push(id);
+            last.push(model.forward_argmax(id, &random_tokens(rng, GEN_PREFILL, n_vocab))?);
+        }
+        let t = Instant::now();
+        for _ in 0..steps {
+            last = model.decode_batch_argmax(&ids, &last)?;
+        }
+        Ok(t.elapsed().as_secs_f64().max(1e-9))
+    })();
+    for id in ids {
+        model.drop_state(id);
+    }
     result
 }
 

@@ -52,6 +52,10 @@ pub struct BenchArgs {
     /// Tokens generated one at a time in the generation measurement.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub gen: usize,
+    /// Also measure batched generation: this many sequences decoding together, one token each per
+    /// step (1 = skip).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub batch: usize,
     /// Repetitions averaged (loads, prefills and generations each).
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub runs: usize,
@@ -123,7 +127,7 @@ fn entry_labels(args: &BenchArgs) -> Result<(String, String), BenchError> {
 /// Measures, prints the table (and JSON) to `out`, then appends the entry unless `--no-write`.
 /// Progress goes to stderr.
 pub fn run(args: &BenchArgs, door: &Door, out: &mut dyn Write) -> Result<BenchOutcome, BenchError> {
-    for (flag, v) in [("--prefill", args.prefill), ("--gen", args.gen), ("--runs", args.runs), ("--bw-mib", args.bw_mib)] {
+    for (flag, v) in [("--prefill", args.prefill), ("--gen", args.gen), ("--runs", args.runs), ("--bw-mib", args.bw_mib), ("--batch", args.batch)] {
         if v == 0 {
             return Err(BenchError::Usage(format!("{flag} must be at least 1")));
         }
@@ -135,7 +139,7 @@ pub fn run(args: &BenchArgs, door: &Door, out: &mut dyn Write) -> Result<BenchOu
     }
     let path = crate::resolve_model(&args.model)?;
     let opts = LoadOptions { backend: args.backend, threads: args.threads, ..Default::default() };
-    let workload = Workload { prefill: args.prefill, gen: args.gen, runs: args.runs, seed: args.seed };
+    let workload = Workload { prefill: args.prefill, gen: args.gen, runs: args.runs, seed: args.seed, batch: args.batch };
     eprintln!("benchmark: {} on {}, seed {}", path.display(), args.backend, args.seed);
     let figures = measure_model(&path, &opts, &workload, &mut |phase| eprintln!("  {phase}"))?;
     let threads = resolved_threads(args.threads);
@@ -156,6 +160,8 @@ pub fn run(args: &BenchArgs, door: &Door, out: &mut dyn Write) -> Result<BenchOu
         load_ms: figures.load_ms,
         prefill_tok_s: figures.prefill_tok_s,
         gen_tok_s: figures.gen_tok_s,
+        batch: args.batch,
+        batch_gen_tok_s: figures.batch_gen_tok_s,
         quality_tokens: figures.quality_tokens,
         memory_bw_gb_s,
         weight_bytes_per_token: figures.weight_bytes_per_token,

@@ -27,6 +27,10 @@ pub struct BenchReport {
     pub load_ms: Vec<f64>,
     pub prefill_tok_s: Vec<f64>,
     pub gen_tok_s: Vec<f64>,
+    /// Sequences of the batched generation measurement (1 = not measured).
+    pub batch: usize,
+    /// Total tokens per second of `batch` sequences decoding together, per run (empty when skipped).
+    pub batch_gen_tok_s: Vec<f64>,
     /// All greedy tokens after the fixed prompt (32).
     pub quality_tokens: Vec<u32>,
     /// Host memory read bandwidth, best of 3, in GB/s (1e9 bytes).
@@ -113,6 +117,9 @@ impl BenchReport {
             ("Quant", self.quant.clone(), false),
             ("Threads", self.threads.to_string(), false),
         ];
+        if !self.batch_gen_tok_s.is_empty() {
+            rows.push(("Batched gen", format!("{:.2} tok/s ({} sequences)", mean(&self.batch_gen_tok_s), self.batch), false));
+        }
         if let Some(c) = &self.commit {
             rows.push(("Commit", c.clone(), false));
         }
@@ -182,6 +189,9 @@ impl BenchReport {
             "prefill_tok_s_runs": self.prefill_tok_s,
             "generation_tok_s": self.gen_tok_s_mean(),
             "generation_tok_s_runs": self.gen_tok_s,
+            "batch": self.batch,
+            "batched_generation_tok_s": (!self.batch_gen_tok_s.is_empty()).then(|| mean(&self.batch_gen_tok_s)),
+            "batched_generation_tok_s_runs": self.batch_gen_tok_s,
             "quality_hash": self.quality_hash_hex(),
             "quality_tokens": self.quality_tokens,
             "memory_bw_gb_s": self.memory_bw_gb_s,

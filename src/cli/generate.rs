@@ -49,7 +49,7 @@ pub struct RunArgs {
     /// Write the state after the prompt to FILE (with --max-tokens 0: only prefill and save).
     #[arg(long, value_name = "FILE")]
     save_state: Option<std::path::PathBuf>,
-    /// Start from a state saved with --save-state; the prompt continues from there.
+    /// Start from a state saved with --save-state (instead of --init-state); the prompt continues from there.
     #[arg(long, value_name = "FILE")]
     load_state: Option<std::path::PathBuf>,
 }

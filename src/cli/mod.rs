@@ -49,7 +49,7 @@ enum Command {
 /// Options every command that loads a model takes.
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// Model file (GGUF or rwkv.cpp), or synth:<preset>[:<type>] for a generated random-weight model.
+    /// Model file (GGUF, rwkv.cpp or BlinkDL .pth), or synth:<preset>[:<type>] for a generated random-weight model.
     #[arg(long, short = 'm', value_name = "FILE")]
     pub model: String,
     /// Compute backend: cpu, wgpu (WebGPU: Vulkan, Metal, DX12) or cuda (when built with it).
@@ -61,11 +61,25 @@ pub struct ModelArgs {
     /// GPU adapter for --backend wgpu: part of its name (default: $AVIARY_WGPU_ADAPTER, else the best one).
     #[arg(long, value_name = "NAME")]
     pub adapter: Option<String>,
+    /// Start every sequence from a BlinkDL state-tuning .pth (blocks.N.att.time_state) instead of
+    /// the zero state; it must come from a model of this one's layers, heads and head size.
+    #[arg(long, value_name = "FILE.pth")]
+    pub init_state: Option<std::path::PathBuf>,
+    /// RWKV-5 GroupNorm epsilon for .pth and rwkv.cpp inputs (default: 64e-5 for .pth, what
+    /// BlinkDL's code uses; 1e-5 for rwkv.cpp files, what rwkv.cpp computes with).
+    #[arg(long, value_name = "EPS")]
+    pub group_norm_eps: Option<f32>,
 }
 
 impl ModelArgs {
     pub fn load(&self) -> Result<Loaded> {
-        let opts = LoadOptions { backend: self.backend, threads: self.threads, adapter: self.adapter.clone() };
+        let opts = LoadOptions {
+            backend: self.backend,
+            threads: self.threads,
+            adapter: self.adapter.clone(),
+            init_state: self.init_state.clone(),
+            rwkv5_group_norm_eps: self.group_norm_eps,
+        };
         // Load errors already name the file.
         let path = aviary::resolve_model(&self.model)?;
         Ok(aviary::load(path, &opts)?)

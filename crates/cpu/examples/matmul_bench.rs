@@ -53,8 +53,16 @@ fn main() {
         seed ^= seed << 5;
         (seed as f32 / u32::MAX as f32) * 2.0 - 1.0
     };
+    // PREFILL_T: the prefill token count (default 64); DECODE=0 skips the one-token shapes.
+    let pt: usize = std::env::var("PREFILL_T").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
+    let decode = std::env::var("DECODE").map_or(true, |v| v != "0");
+    let mut shapes = vec![(768, 768, pt), (3072, 768, pt), (768, 3072, pt)];
+    if decode {
+        shapes.splice(0..0, [(768, 768, 1), (3072, 768, 1), (768, 3072, 1), (65536, 768, 1)]);
+    }
+    println!("AMX prefill path: {}", quant::fast::amx::usable());
     for ty in types {
-        for (m, k, t) in [(768, 768, 1), (3072, 768, 1), (768, 3072, 1), (65536, 768, 1), (768, 768, 64), (3072, 768, 64), (768, 3072, 64)] {
+        for &(m, k, t) in &shapes {
             let kern = RowKernel::new(ty, k).unwrap();
             let x: Vec<f32> = (0..k * t).map(|_| rnd()).collect();
             let src: Vec<f32> = (0..k * 64).map(|_| rnd() * 0.1).collect();

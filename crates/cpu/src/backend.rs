@@ -21,6 +21,11 @@ use crate::pool::Pool;
 use crate::profile::Profile;
 use quant::fast::{Isa, RowKernel};
 
+/// Prefill chunk (tokens) when matmuls run on AMX tiles, and otherwise (the runner's default);
+/// `AVIARY_CHUNK` overrides both.
+const AMX_CHUNK: usize = 256;
+const INTEGER_CHUNK: usize = 64;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CpuError {
     #[error("could not start a pool of {threads} threads: {reason}")]
@@ -132,6 +137,19 @@ impl Ops for CpuBackend {
         "cpu"
     }
 
+    /// Longer chunks on the AMX path: each chunk dequantizes every weight once, so more tokens per
+    /// chunk spread that cost thinner (the integer kernels read weights in place and gain nothing).
+    fn preferred_chunk(&self) -> usize {
+        if let Some(n) = std::env::var("AVIARY_CHUNK").ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0) {
+            return n;
+        }
+        if quant::fast::amx::usable() {
+            AMX_CHUNK
+        } else {
+            INTEGER_CHUNK
+        }
+    }
+
     /// Every architecture: the RWKV-4/5/6 ops run the scalar reference kernels (with the fast matmul
     /// for their matrices).
     fn supports(&self, _arch: Architecture) -> bool {
@@ -195,6 +213,56 @@ impl Ops for CpuBackend {
             token_shift_lerp::token_shift_lerp(&x.data, &mut shift.data, mu.vectors(), &mut outs);
         }
         self.profile.stop(t0, || "token_shift_lerp".to_string());
+    }
+
+    fn batched_decode(&self) -> bool {
+        true
+    }
+
+    fn token_shift_lerp_rows(&mut self, x: &CpuAct, shifts: &mut [&mut CpuAct], mu: &CpuWeight, outs: &mut [&mut CpuAct]) {
+        let t0 = self.profile.start();
+        let c = x.cols;
+        for (t, shift) in shifts.iter_mut().enumerate() {
+            let row = t * c..(t + 1) * c;
+            let mut outs: Vec<&mut [f32]> = outs.iter_mut().map(|o| &mut o.data[row.clone()]).collect();
+            token_shift_lerp::token_shift_lerp(&x.data[row], &mut shift.data, mu.vectors(), &mut outs);
+        }
+        self.profile.stop(t0, || "token_shift_lerp_rows".to_string());
+    }
+
+    fn wkv7_rows(
+        &mut self,
+        r: &CpuAct,
+        decay: &CpuAct,
+        k: &mut CpuAct,
+        v: &CpuAct,
+        a: &CpuAct,
+        k_k: &CpuWeight,
+        k_a: &CpuWeight,
+        states: &mut [&mut CpuAct],
+        y: &mut CpuAct,
+    ) {
+        let t0 = self.profile.start();
+        let c = r.cols;
+        for (t, state) in states.iter_mut().enumerate() {
+            let row = t * c..(t + 1) * c;
+            let head_size = (state.cols as f64).sqrt() as usize;
+            let inp = Wkv7Inputs {
+                r: &r.data[row.clone()],
+                decay: &decay.data[row.clone()],
+                v: &v.data[row.clone()],
+                a: &a.data[row.clone()],
+                k_k: k_k.vectors(),
+                k_a: k_a.vectors(),
+            };
+            let (k_row, y_row) = (&mut k.data[row.clone()], &mut y.data[row]);
+            if self.fast_ops() {
+                fast::wkv7::wkv7(&self.pool, self.isa, &inp, k_row, &mut state.data, y_row, head_size);
+            } else {
+                wkv7::wkv7(&inp, k_row, &mut state.data, y_row, head_size);
+            }
+        }
+        self.profile.stop(t0, || "wkv7_rows".to_string());
     }
 
     fn matmul(&mut self, w: &CpuWeight, x: &CpuAct, out: &mut CpuAct) {

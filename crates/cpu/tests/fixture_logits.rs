@@ -19,39 +19,47 @@ fn load(stem: &str, chunk: usize) -> Option<(Rwkv7Runner<CpuBackend>, serde_json
 }
 
 
+/// Chunk sizes the fixtures run with: 7 (below the AMX threshold of 16 tokens, so the integer
+/// kernels, and chunk boundaries that do not divide the 33-token sequences), 17 (two AMX chunks,
+/// 17 and 16 tokens: an odd token tile) and 64 (the whole sequence in one chunk). On a CPU without
+/// usable AMX all three run the integer kernels.
+const CHUNKS: [usize; 3] = [7, 17, 64];
+
 #[test]
 fn logits_match_reference_f64_on_every_fixture() {
     let mut checked = 0;
+    eprintln!("AMX prefill path usable: {}", quant::fast::amx::usable());
     for stem in testkit::MODEL_FIXTURES {
-        // A chunk size that does not divide the sequences, so chunk boundaries are exercised too.
-        let Some((mut runner, json)) = load(stem, 7) else { return };
-        let toks = testkit::json_tokens(&json);
-        let reference = testkit::json_logit_rows(&json["reference_f64"]["logits"]);
-        let llamacpp_diff = json["max_abs_diff_llamacpp_vs_reference"].as_f64().unwrap_or(f64::NAN);
-        let state = runner.new_state().unwrap();
-        let got = runner.forward(state, &toks, LogitsMode::All).unwrap();
-        assert_eq!(got.len(), reference.len(), "{stem}: positions");
-        let mut max_diff = 0f32;
-        for (pos, (g, r)) in got.iter().zip(&reference).enumerate() {
-            max_diff = max_diff.max(testkit::max_abs_diff(g, r));
-            assert_eq!(testkit::argmax(g), testkit::argmax(r), "{stem}: top-1 differs at position {pos}");
+        for chunk in CHUNKS {
+            let Some((mut runner, json)) = load(stem, chunk) else { return };
+            let toks = testkit::json_tokens(&json);
+            let reference = testkit::json_logit_rows(&json["reference_f64"]["logits"]);
+            let llamacpp_diff = json["max_abs_diff_llamacpp_vs_reference"].as_f64().unwrap_or(f64::NAN);
+            let state = runner.new_state().unwrap();
+            let got = runner.forward(state, &toks, LogitsMode::All).unwrap();
+            assert_eq!(got.len(), reference.len(), "{stem}: positions");
+            let mut max_diff = 0f32;
+            for (pos, (g, r)) in got.iter().zip(&reference).enumerate() {
+                max_diff = max_diff.max(testkit::max_abs_diff(g, r));
+                assert_eq!(testkit::argmax(g), testkit::argmax(r), "{stem} chunk {chunk}: top-1 differs at position {pos}");
+            }
+            // F32 files: 1e-4. Every other file: at least as close as llama.cpp (which, like the fast
+            // kernels, quantizes activations for integer dot products, and rounds them to f16 for F16).
+            let tolerance = if stem.ends_with("F32") {
+                1e-4
+            } else {
+                assert!(llamacpp_diff.is_finite(), "{stem}: fixture lacks max_abs_diff_llamacpp_vs_reference");
+                llamacpp_diff as f32
+            };
+            eprintln!(
+                "{stem:<24} chunk {chunk:>2}: max|aviary - reference_f64| = {max_diff:.4e}  (llama.cpp: {llamacpp_diff:.4e}, bound {tolerance:.4e}, SIMD {})",
+                quant::fast::active()
+            );
+            assert!(max_diff <= tolerance, "{stem} chunk {chunk}: max abs diff {max_diff} > {tolerance}");
+            checked += 1;
         }
-        // F32 files: 1e-4. Every other file: at least as close as llama.cpp (which, like the fast
-        // kernels, quantizes activations for integer dot products, and rounds them to f16 for F16).
-        let tolerance = if stem.ends_with("F32") {
-            1e-4
-        } else {
-            assert!(llamacpp_diff.is_finite(), "{stem}: fixture lacks max_abs_diff_llamacpp_vs_reference");
-            llamacpp_diff as f32
-        };
-        eprintln!(
-            "{stem:<24} max|aviary - reference_f64| = {max_diff:.4e}  (llama.cpp: {llamacpp_diff:.4e}, bound {tolerance:.4e}, SIMD {})",
-            quant::fast::active()
-        );
-        assert!(max_diff <= tolerance, "{stem}: max abs diff {max_diff} > {tolerance}");
-        checked += 1;
     }
-    assert_eq!(checked, testkit::MODEL_FIXTURES.len());
+    assert_eq!(checked, testkit::MODEL_FIXTURES.len() * CHUNKS.len());
 }
 
 #[test]
@@ -67,12 +75,19 @@ fn serial_and_chunked_prefill_agree() {
             .map(|&t| runner.forward(serial_state, &[t], LogitsMode::Last).unwrap().remove(0))
             .collect();
         let diff = chunked.iter().zip(&serial).map(|(a, b)| testkit::max_abs_diff(a, b)).fold(0f32, f32::max);
-        eprintln!("{stem}: serial vs chunked max abs diff {diff:.2e}");
-        assert!(diff <= 1e-5, "{stem}: serial and chunked differ by {diff}");
+        // Strict where both run the same kernels: F32 weights always (they never take the AMX
+        // path), everything without AMX. With AMX, 64-token chunks multiply on bf16 tiles while
+        // single tokens use the integer kernels; each is within ~6e-4 of the f64 reference on these
+        // files, so they may differ by about that much.
+        let same_kernels = stem.ends_with("F32") || !quant::fast::amx::usable();
+        let tolerance = if same_kernels { 1e-5 } else { 2e-3 };
+        eprintln!("{stem}: serial vs chunked max abs diff {diff:.2e} (bound {tolerance:.0e})");
+        assert!(diff <= tolerance, "{stem}: serial and chunked differ by {diff}");
         // The final states agree too.
         let a = runner.save_state(whole).unwrap();
         let b = runner.save_state(serial_state).unwrap();
-        assert!(testkit::max_abs_diff(&a.data, &b.data) <= 1e-5);
+        let state_diff = testkit::max_abs_diff(&a.data, &b.data);
+        assert!(state_diff <= tolerance, "{stem}: final states differ by {state_diff}");
     }
 }
 

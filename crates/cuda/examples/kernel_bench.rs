@@ -1,6 +1,6 @@
 //! Times the CUDA backend's kernels on realistic shapes and prints a table (a report, not a test).
 //!
-//!   kernel_bench [--quick] [--model PATH ...]
+//!   kernel_bench [--quick] [--no-prefill] [--only-models] [--model PATH ...]
 //!
 //! 1. One-token matvecs (decode) per weight type on 2560×2560, 10240×2560, 2560×10240 and
 //!    65536×2560, for each kernel variant: time per product and GB/s of weight bytes against the
@@ -93,12 +93,15 @@ fn matvecs(b: &mut CudaBackend, rng: &mut Rng, quick: bool) {
     println!("\n== one-token matvec (decode): time per product, weight GB/s, % of {PEAK_GBS} GB/s");
     let shapes = [(2560usize, 2560usize), (10240, 2560), (2560, 10240), (65536, 2560)];
     let types = if quick { vec![GgmlType::Q4_K] } else { vec![GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16, GgmlType::Q8_0] };
+    // old: matmul.cu's warp per row; float: matvec.cu's float path (x in shared memory for block
+    // formats); int: the integer path (Q4_K; other formats run the float path there too).
     let variants = [
         ("old", "fast_matvec=0"),
-        ("gx-r2", "mv_smem=0"),
-        ("r1", "mv_rows=1"),
-        ("r2", "mv_rows=2"),
-        ("r2-wide", "mv_rows=2,mv_target_threads=135168"),
+        ("float", "mv_int=0"),
+        ("float-gx", "mv_int=0,mv_smem=0"),
+        ("int", ""),
+        ("int-r1", "mv_rows=1"),
+        ("int-66", "mv_int_blocks=66"),
     ];
     for &ty in &types {
         for &(m, k) in &shapes {
@@ -280,7 +283,9 @@ fn main() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         matvecs(&mut b, &mut rng, quick);
         small_ops(&mut b, &mut rng);
-        prefill_matmuls(&mut b, &mut rng, quick);
+        if !args.iter().any(|a| a == "--no-prefill") {
+            prefill_matmuls(&mut b, &mut rng, quick);
+        }
     }
     for m in models {
         profile_model(m);

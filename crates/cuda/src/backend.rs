@@ -31,7 +31,7 @@ use crate::CudaError;
 const MATMUL_ROWS_PER_BLOCK: usize = 8;
 const MATMUL_TILE_TOKENS: usize = 8;
 /// layer_norm_lerp's block, and the widest row it takes (8 columns per thread).
-pub(crate) const LN_LERP_THREADS: u32 = 1024;
+pub(crate) const LN_LERP_THREADS: u32 = 256;
 pub(crate) const LN_LERP_MAX_C: usize = 8 * 1024;
 /// Shared memory matvec.cu's kernels declare statically, rounded up.
 const MV_STATIC_SHARED: usize = 1024;
@@ -55,6 +55,10 @@ pub(crate) struct LnJob {
 pub(crate) struct WkvJob {
     pub args: Vec<Arg>,
     pub heads: usize,
+    /// Sequences of a batched decode step (grid rows; 1 otherwise) and their state address table
+    /// (0 for one sequence).
+    pub rows: usize,
+    pub rows_table: u64,
     /// (y, r, k, v) of the recurrence, to recognise the matching output stage.
     pub y: u64,
     pub r: u64,
@@ -91,12 +95,17 @@ pub struct CudaBackend {
     pub(crate) queue: MvQueue,
     pub(crate) pending_ln: Option<LnJob>,
     pub(crate) pending_wkv: Option<WkvJob>,
+    pub(crate) row_tables: crate::ops_rows::RowTables,
+    /// The step in progress is a batched decode step (`Ops::begin_batch_step`).
+    pub(crate) batch_step: bool,
     /// matvec.cu descriptor tables by content: uploaded once, so replayed graphs find them intact.
     desc_tables: HashMap<Vec<u64>, (CudaSlice<u64>, u64)>,
     split_bufs: HashMap<(usize, usize), SplitBufs>,
     /// Split-K workspace: buffer, its length in f32, its address.
     ws: Option<(CudaSlice<f32>, usize, u64)>,
     retired: Vec<CudaSlice<f32>>,
+    /// The cuBLAS path for multi-token matmuls (gemm.rs).
+    pub(crate) gemm: crate::gemm::GemmState,
 }
 
 impl CudaBackend {
@@ -125,10 +134,13 @@ impl CudaBackend {
             queue: MvQueue::default(),
             pending_ln: None,
             pending_wkv: None,
+            row_tables: Default::default(),
+            batch_step: false,
             desc_tables: HashMap::new(),
             split_bufs: HashMap::new(),
             ws: None,
             retired: Vec::new(),
+            gemm: Default::default(),
         })
     }
 
@@ -253,12 +265,12 @@ impl CudaBackend {
             args.extend([Arg::Ptr(0), Arg::Ptr(0)]);
             args.extend((0..6).map(|_| Arg::Ptr(0)));
             args.push(Arg::I32(0));
-            self.launch("layer_norm_lerp", (1, 1, 1), LN_LERP_THREADS, 0, args);
+            self.launch("layer_norm_lerp", (ln.c.div_ceil(LN_LERP_THREADS as usize) as u32, 1, 1), LN_LERP_THREADS, 0, args);
         }
         if let Some(wkv) = self.pending_wkv.take() {
             let mut args = wkv.args;
-            args.extend([Arg::I32(0), Arg::Ptr(0), Arg::Ptr(0), Arg::Ptr(0), Arg::Ptr(0), Arg::f32(0.0)]);
-            self.launch("wkv7_h64", (wkv.heads as u32, 1, 1), 256, 0, args);
+            args.extend([Arg::I32(0), Arg::Ptr(0), Arg::Ptr(0), Arg::Ptr(0), Arg::Ptr(0), Arg::f32(0.0), Arg::Ptr(wkv.rows_table)]);
+            self.launch("wkv7_h64", (wkv.heads as u32, wkv.rows as u32, 1), 256, 0, args);
         }
     }
 
@@ -275,7 +287,7 @@ impl CudaBackend {
                     Err(e) => return self.note(Err(e)),
                 };
                 let n = (l.words.len() / pending::MV_DESC_WORDS) as i32;
-                let args = vec![Arg::Ptr(table), Arg::I32(n), Arg::I32(i32::from(l.shared_bytes > 0))];
+                let args = vec![Arg::Ptr(table), Arg::I32(n), Arg::I32(l.mode)];
                 self.launch(&l.kernel, (l.blocks, 1, 1), l.threads, l.shared_bytes, args);
             }
         }
@@ -366,6 +378,10 @@ impl CudaBackend {
         if !self.check(x.cols == k && out.cols == m && out.rows == t, || {
             format!("matmul of W [{m}, {k}] with x [{}, {}] into out [{}, {}]", x.rows, x.cols, out.rows, out.cols)
         }) {
+            return;
+        }
+        // cuBLAS from `gemm_min_tokens` tokens on (gemm.rs); it declines without libcublas.
+        if t >= self.tuning.gemm_min_tokens && self.gemm_matmul(w, x, out, epi, bias) {
             return;
         }
         let mma_kernel = match format.name {

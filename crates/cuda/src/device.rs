@@ -66,8 +66,8 @@ pub(crate) fn load_kernels(ctx: &Arc<CudaContext>, arch: &str) -> Result<HashMap
                 .load_function(&name)
                 .map_err(|e| CudaError::driver(format!("function {name} in {file}"), e))?;
             let name = intern(&name);
-            if name == "wkv7" || name.starts_with("mv_") {
-                // wkv7 keeps a head's state in shared memory, matvec.cu a copy of x: allow big ones.
+            if name == "wkv7" || name == "wkv6" || name.starts_with("mv_") {
+                // wkv7 and wkv6 keep a head's state in shared memory, matvec.cu a copy of x: allow big ones.
                 // Static plus dynamic shared memory must stay within the opt-in limit.
                 let fixed = func.shared_size_bytes().map_err(|e| CudaError::driver(format!("{name}'s static shared memory"), e))?;
                 func.set_attribute(CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, optin - fixed)

@@ -16,6 +16,10 @@
 //! Multi-token steps (prefill) run Q4_K, Q6_K and F16 matmuls on the tensor cores (`mma.cu`), other
 //! types on CUDA cores (`matmul.cu`). [`Tuning`] switches between the variants (for A/B timing).
 //!
+//! RWKV-4, 5 and 6 run too (`ops_v456.rs`, `rwkv_v456.cu`, `token_shift_lora6.cu`): their WKV
+//! recurrences, GroupNorm, gates and token-shift LoRA as plain kernels, their matmuls on the paths
+//! above; none of RWKV-7's fused decode kernels apply to them.
+//!
 //! Out of scope (for now): a chunked WKV-7 for long prompts, sampling on the GPU, batches of
 //! sequences, several GPUs.
 
@@ -23,9 +27,12 @@ mod backend;
 mod buffers;
 mod device;
 mod error;
+mod gemm;
 pub mod formats;
 pub mod nvrtc;
 mod ops;
+mod ops_rows;
+mod ops_v456;
 mod pending;
 mod recorder;
 mod tuning;

@@ -45,6 +45,13 @@ pub const SOURCES: &[KernelSource] = &[
     KernelSource { file: "matvec.cu", text: include_str!("kernels/matvec.cu"), per_format: PerFormat::OneEach },
     KernelSource { file: "mma.cu", text: include_str!("kernels/mma.cu"), per_format: PerFormat::No },
     KernelSource { file: "wkv7_h64.cu", text: include_str!("kernels/wkv7_h64.cu"), per_format: PerFormat::No },
+    // Batched decode.
+    KernelSource { file: "token_shift_lerp_rows.cu", text: include_str!("kernels/token_shift_lerp_rows.cu"), per_format: PerFormat::No },
+    // RWKV-4, 5 and 6 only.
+    KernelSource { file: "rwkv_v456.cu", text: include_str!("kernels/rwkv_v456.cu"), per_format: PerFormat::No },
+    KernelSource { file: "token_shift_lora6.cu", text: include_str!("kernels/token_shift_lora6.cu"), per_format: PerFormat::AllInOne },
+    // Multi-token matmuls through cuBLAS (gemm.rs): weight dequantization, activation split, epilogue.
+    KernelSource { file: "gemm.cu", text: include_str!("kernels/gemm.cu"), per_format: PerFormat::AllInOne },
 ];
 
 /// One NVRTC program: a source, with the block formats it instantiates.
@@ -96,6 +103,12 @@ impl Program {
                 names
             }
             "embed.cu" => self.formats.iter().map(|f| format!("embed_{}", f.name)).collect(),
+            "token_shift_lora6.cu" => self.formats.iter().map(|f| format!("ts6_up_{}", f.name)).collect(),
+            "gemm.cu" => {
+                let mut names: Vec<String> = self.formats.iter().map(|f| format!("dequant_f16_{}", f.name)).collect();
+                names.extend(["gemm_split_x", "gemm_epilogue"].map(String::from));
+                names
+            }
             // The matmul kernels come from a macro the parser below cannot see through.
             "mma.cu" => ["x_split", "mm_reduce", "mm_q4_k", "mm_q6_kr", "mm_f16v"].map(String::from).to_vec(),
             _ => self

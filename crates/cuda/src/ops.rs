@@ -3,9 +3,10 @@
 
 use cudarc::driver::DevicePtr;
 use gguf::GgmlType;
-use model::{LoraKind, ModelError, Ops, TensorSource};
+use model::{Architecture, LoraKind, ModelError, Ops, TensorSource, Wkv6Decay};
 
-use crate::backend::{CudaBackend, LnJob, WkvJob, LN_LERP_MAX_C, LN_LERP_THREADS};
+use crate::backend::{CudaBackend, LnJob, LN_LERP_MAX_C, LN_LERP_THREADS};
+use crate::ops_rows::WkvState;
 use crate::buffers::{CudaAct, CudaWeight};
 use crate::pending::{Span, EPI_NONE};
 use crate::recorder::Arg;
@@ -18,7 +19,7 @@ const EPI_BIAS_DECAY: i32 = 3;
 const EPI_BIAS_SIGMOID: i32 = 4;
 
 /// Threads for a block that gives one thread to each of `n` items, in whole warps.
-fn warp_round(n: usize) -> u32 {
+pub(crate) fn warp_round(n: usize) -> u32 {
     (n.div_ceil(32) * 32) as u32
 }
 
@@ -125,7 +126,15 @@ impl Ops for CudaBackend {
         self.flush_pending();
         self.take_error()?;
         self.embeds_in_step = 0;
+        self.batch_step = false;
         Ok(self.rec.begin_step()?)
+    }
+
+    fn begin_batch_step(&mut self) -> Result<(), ModelError> {
+        self.begin_step()?;
+        // Batched decode steps repeat their launches like one-token steps: keep them in graphs.
+        self.batch_step = true;
+        Ok(())
     }
 
     fn end_step(&mut self) -> Result<(), ModelError> {
@@ -145,7 +154,7 @@ impl Ops for CudaBackend {
         if !self.check(out.rows == t && out.cols == c, || format!("embed of {t} tokens of width {c} into [{}, {}]", out.rows, out.cols)) {
             return;
         }
-        if t > 1 && !self.tuning.graphs_for_prefill {
+        if t > 1 && !self.tuning.graphs_for_prefill && !self.batch_step {
             let r = self.rec.issue_step_directly();
             self.note(r);
         }
@@ -187,7 +196,7 @@ impl Ops for CudaBackend {
             args.extend([Arg::Ptr(shift.ptr), Arg::Ptr(mu.ptr)]);
             args.extend((0..6).map(|i| Arg::Ptr(outs.get(i).map_or(0, |o| o.ptr))));
             args.push(Arg::I32(outs.len() as i32));
-            self.launch("layer_norm_lerp", (1, 1, 1), LN_LERP_THREADS, 0, args);
+            self.launch("layer_norm_lerp", (c.div_ceil(LN_LERP_THREADS as usize) as u32, 1, 1), LN_LERP_THREADS, 0, args);
             return;
         }
         self.flush_pending();
@@ -255,43 +264,31 @@ impl Ops for CudaBackend {
         state: &mut CudaAct,
         y: &mut CudaAct,
     ) {
-        self.flush_pending();
-        let n = (state.cols as f64).sqrt().round() as usize;
-        let (t, c, h) = (k.rows, k.cols, state.rows);
-        let shared = (n * (n + 1) + 5 * n + 32) * 4;
-        let shapes = n * n == state.cols
-            && h * n == c
-            && [r, decay, v, a, &*y].iter().all(|b| b.rows == t && b.cols == c)
-            && k_k.cols == c
-            && k_a.cols == c;
-        // Both kernels take the same arguments; the generic one also takes the head size.
-        let mut args = vec![
-            Arg::Ptr(r.ptr),
-            Arg::Ptr(decay.ptr),
-            Arg::Ptr(k.ptr),
-            Arg::Ptr(v.ptr),
-            Arg::Ptr(a.ptr),
-            Arg::Ptr(k_k.ptr),
-            Arg::Ptr(k_a.ptr),
-            Arg::Ptr(state.ptr),
-            Arg::Ptr(y.ptr),
-            Arg::I32(t as i32),
-            Arg::I32(c as i32),
-        ];
-        if shapes && n == 64 && self.tuning.fast_wkv {
-            // Held back (flush_pending launches it unfused) in case the output stage follows.
-            self.pending_wkv = Some(WkvJob { args, heads: h, y: y.ptr, r: r.ptr, k: k.ptr, v: v.ptr });
-            if !self.tuning.fuse {
-                self.flush_pending();
-            }
-            return;
-        }
-        let ok = shapes && n <= 1024 && shared <= self.shared_limit;
-        if !self.check(ok, || format!("wkv7 over [{t}, {c}] with state [{h}, {}] ({shared} bytes of shared memory)", state.cols)) {
-            return;
-        }
-        args.push(Arg::I32(n as i32));
-        self.launch("wkv7", (h as u32, 1, 1), warp_round(n), shared as u32, args);
+        let (heads, cols, ptr) = (state.rows, state.cols, state.ptr);
+        self.wkv7_launch(r, decay, k, v, a, k_k, k_a, heads, cols, WkvState::Sequence(ptr), y);
+    }
+
+    fn batched_decode(&self) -> bool {
+        true
+    }
+
+    fn token_shift_lerp_rows(&mut self, x: &CudaAct, shifts: &mut [&mut CudaAct], mu: &CudaWeight, outs: &mut [&mut CudaAct]) {
+        self.token_shift_lerp_rows_impl(x, shifts, mu, outs)
+    }
+
+    fn wkv7_rows(
+        &mut self,
+        r: &CudaAct,
+        decay: &CudaAct,
+        k: &mut CudaAct,
+        v: &CudaAct,
+        a: &CudaAct,
+        k_k: &CudaWeight,
+        k_a: &CudaWeight,
+        states: &mut [&mut CudaAct],
+        y: &mut CudaAct,
+    ) {
+        self.wkv7_rows_impl(r, decay, k, v, a, k_k, k_a, states, y)
     }
 
     fn wkv7_output(
@@ -320,7 +317,8 @@ impl Ops for CudaBackend {
             let wkv = self.pending_wkv.take().expect("checked above");
             let mut args = wkv.args;
             args.extend([Arg::I32(1), Arg::Ptr(g.ptr), Arg::Ptr(r_k.ptr), Arg::Ptr(ln_w.ptr), Arg::Ptr(ln_b.ptr), Arg::f32(eps)]);
-            self.launch("wkv7_h64", (wkv.heads as u32, 1, 1), 256, 0, args);
+            args.push(Arg::Ptr(wkv.rows_table));
+            self.launch("wkv7_h64", (wkv.heads as u32, wkv.rows as u32, 1), 256, 0, args);
             return;
         }
         self.flush_pending();
@@ -379,5 +377,53 @@ impl Ops for CudaBackend {
         }) {
             self.elementwise("copy_rows", &[x.ptr + 4 * start as u64, out.ptr], n);
         }
+    }
+
+    // ---- RWKV-4, 5 and 6: implemented in ops_v456.rs ----
+
+    fn supports(&self, _arch: Architecture) -> bool {
+        true
+    }
+
+    fn decay6(&mut self, x: &CudaAct, a: &CudaWeight, b: &CudaWeight, bias: &CudaWeight, mid: &mut CudaAct, out: &mut CudaAct) {
+        self.v456_decay6(x, a, b, bias, mid, out);
+    }
+
+    fn token_shift_lora6(
+        &mut self,
+        x: &CudaAct,
+        shift: &mut CudaAct,
+        mu_x: &CudaWeight,
+        mu: &CudaWeight,
+        w1: &CudaWeight,
+        w2: &CudaWeight,
+        mid: &mut CudaAct,
+        outs: &mut [&mut CudaAct],
+    ) {
+        self.v456_token_shift_lora6(x, shift, mu_x, mu, w1, w2, mid, outs);
+    }
+
+    fn wkv6(&mut self, r: &CudaAct, k: &CudaAct, v: &CudaAct, decay: Wkv6Decay<'_, CudaWeight, CudaAct>, u: &CudaWeight, state: &mut CudaAct, y: &mut CudaAct) {
+        self.v456_wkv6(r, k, v, decay, u, state, y);
+    }
+
+    fn wkv4(&mut self, k: &CudaAct, v: &CudaAct, w: &CudaWeight, u: &CudaWeight, state: &mut CudaAct, y: &mut CudaAct) {
+        self.v456_wkv4(k, v, w, u, state, y);
+    }
+
+    fn group_norm(&mut self, y: &mut CudaAct, ln_w: &CudaWeight, ln_b: &CudaWeight, head_size: usize, eps: f32) {
+        self.v456_group_norm(y, ln_w, ln_b, head_size, eps);
+    }
+
+    fn sigmoid_mul(&mut self, x: &mut CudaAct, g: &CudaAct) {
+        self.v456_gate(x, g, false);
+    }
+
+    fn silu_mul(&mut self, x: &mut CudaAct, g: &CudaAct) {
+        self.v456_gate(x, g, true);
+    }
+
+    fn scale(&mut self, x: &mut CudaAct, factor: f32) {
+        self.v456_scale(x, factor);
     }
 }

@@ -201,6 +201,45 @@ pub(crate) struct MvLaunch {
     pub words: Vec<u64>,
     /// Dynamic shared memory for the copy of x (0: x is read from global memory).
     pub shared_bytes: u32,
+    /// The kernel's `mode` argument: 0 float path with x from global memory, 1 float path with x in
+    /// shared memory, 2 integer path (see matvec.cu).
+    pub mode: i32,
+}
+
+/// Threads per block on matvec.cu's integer path (about one block per SM: each block converts all
+/// of x once, so fewer, larger blocks waste less).
+const MV_INT_THREADS: usize = 512;
+
+/// Shared memory the integer path needs for x of `k` elements: three byte planes and a (scale, sum)
+/// pair per 32 elements.
+fn int_shared_bytes(k: usize) -> usize {
+    3 * k + k / 4
+}
+
+/// Whether `job` runs on the integer path (Q4_K only, for now).
+fn int_path(job: &MvJob, tuning: &Tuning, shared_limit: usize) -> bool {
+    tuning.mv_int && job.format.name == "q4_k" && job.k % 256 == 0 && int_shared_bytes(job.k) <= shared_limit
+}
+
+/// (rows per group, threads per group) on the integer path. A group's lanes start from the largest
+/// power of two (at most a warp) that divides the row's 64-element units, so every lane gets the same
+/// number of units; short matrices trade rows per group, then equal shares, for more threads.
+fn int_shape(job: &MvJob, tuning: &Tuning) -> (usize, usize) {
+    let units = job.k / 64;
+    let floor_pow2 = 1usize << (usize::BITS - 1 - units.max(1).leading_zeros());
+    let mut tpr = (units & units.wrapping_neg()).clamp(1, 32);
+    let mut r = rows_per_group(job, tuning);
+    let want = tuning.mv_int_blocks * MV_INT_THREADS;
+    while job.m.div_ceil(r) * tpr < want {
+        if r > 1 {
+            r = 1;
+        } else if tpr < floor_pow2.min(32) {
+            tpr *= 2;
+        } else {
+            break;
+        }
+    }
+    (r, tpr)
 }
 
 /// Units matvec.cu's decoder for `format` cuts a row of `k` elements into.
@@ -236,11 +275,65 @@ pub(crate) fn threads_per_row(units: usize, row_groups: usize, target: usize) ->
 }
 
 /// The kernel for `job`: F16 and F32 rows share `mv_mix_r1` (a layer's LoRAs mix the two).
-fn kernel_for(job: &MvJob, tuning: &Tuning) -> String {
+fn kernel_for(job: &MvJob, tuning: &Tuning, shared_limit: usize) -> String {
     match job.format.name {
         "f16v" | "f32v" => "mv_mix_r1".to_string(),
+        name if int_path(job, tuning, shared_limit) => format!("mv_{name}_r{}", int_shape(job, tuning).0),
         name => format!("mv_{name}_r{}", rows_per_group(job, tuning)),
     }
+}
+
+/// An integer-path launch: each job gets blocks for all its row groups, scaled down together to
+/// about `mv_int_blocks` (every job keeps at least one); a block then walks row groups
+/// b, b + blocks, ... (the descriptor's `pad1` word holds its block count).
+fn plan_int_launch(kernel: String, jobs: &[&MvJob], tuning: &Tuning) -> MvLaunch {
+    let shapes: Vec<(usize, usize)> = jobs.iter().map(|j| int_shape(j, tuning)).collect();
+    let needed: Vec<usize> =
+        jobs.iter().zip(&shapes).map(|(j, &(r, tpr))| j.m.div_ceil(r).div_ceil(MV_INT_THREADS / tpr)).collect();
+    let total: usize = needed.iter().sum();
+    let cap = tuning.mv_int_blocks.max(jobs.len());
+    let blocks: Vec<usize> =
+        needed.iter().map(|&n| if total <= cap { n } else { (n * cap).div_ceil(total).clamp(1, n) }).collect();
+    let k_max = jobs.iter().map(|j| j.k).max().unwrap_or(0);
+    let mut words = Vec::with_capacity(jobs.len() * MV_DESC_WORDS);
+    let mut start = 0usize;
+    for ((j, &(_, tpr)), &nb) in jobs.iter().zip(&shapes).zip(&blocks) {
+        let mut d = desc_words(j, tpr, start);
+        d[14] = nb as u64;
+        words.extend_from_slice(&d);
+        start += nb;
+    }
+    MvLaunch {
+        kernel,
+        blocks: start as u32,
+        threads: MV_INT_THREADS as u32,
+        words,
+        shared_bytes: int_shared_bytes(k_max).next_multiple_of(16) as u32,
+        mode: 2,
+    }
+}
+
+/// The `MvDesc` words of `j` (matvec.cu), its blocks starting at `start`.
+fn desc_words(j: &MvJob, tpr: usize, start: usize) -> [u64; MV_DESC_WORDS] {
+    let (add_to, (vr_v, vr_first)) = (j.add_to.map_or(0, |s| s.ptr), j.vr.map_or((0, 0), |(v, f)| (v.ptr, f.ptr)));
+    [
+        j.w,
+        j.x.ptr,
+        j.out.ptr,
+        j.bias,
+        add_to,
+        vr_v,
+        vr_first,
+        j.row_bytes,
+        j.m as u64,
+        j.k as u64,
+        j.epi as u64,
+        tpr as u64,
+        start as u64,
+        u64::from(j.format.name == "f32v"),
+        0,
+        0,
+    ]
 }
 
 /// Groups `jobs` (all of one stage) by kernel, in order of first appearance, at most
@@ -249,7 +342,7 @@ fn kernel_for(job: &MvJob, tuning: &Tuning) -> String {
 pub(crate) fn plan_launches(jobs: &[MvJob], tuning: &Tuning, shared_limit: usize) -> Vec<MvLaunch> {
     let mut groups: Vec<(String, Vec<&MvJob>)> = Vec::new();
     for job in jobs {
-        let kernel = kernel_for(job, tuning);
+        let kernel = kernel_for(job, tuning, shared_limit);
         match groups.iter_mut().find(|(k, g)| *k == kernel && g.len() < MV_MAX_DESCS) {
             Some((_, g)) => g.push(job),
             None => groups.push((kernel, vec![job])),
@@ -258,6 +351,9 @@ pub(crate) fn plan_launches(jobs: &[MvJob], tuning: &Tuning, shared_limit: usize
     groups
         .into_iter()
         .map(|(kernel, jobs)| {
+            if jobs.iter().all(|j| int_path(j, tuning, shared_limit)) {
+                return plan_int_launch(kernel, &jobs, tuning);
+            }
             let sizes: Vec<(usize, usize)> = jobs
                 .iter()
                 .map(|j| {
@@ -268,35 +364,21 @@ pub(crate) fn plan_launches(jobs: &[MvJob], tuning: &Tuning, shared_limit: usize
             let threads = if sizes.iter().any(|&(_, tpr)| tpr > 128) { 256 } else { 128 };
             // The swizzle permutes float4s within aligned groups of four: room for whole groups.
             let x_bytes = 4 * jobs.iter().map(|j| j.k).max().unwrap_or(0).next_multiple_of(16);
-            let smem_ok = tuning.mv_smem && jobs.iter().all(|j| j.k % 4 == 0) && x_bytes <= shared_limit;
+            // Float rows read x in whole coalesced 16-byte pieces: shared memory only costs them
+            // (occupancy, the copy), so only the block formats' scattered reads get it.
+            let smem_ok = tuning.mv_smem
+                && jobs.iter().all(|j| j.k % 4 == 0 && format_is_quantized(j.format))
+                && x_bytes <= shared_limit;
             let shared_bytes = if smem_ok { x_bytes as u32 } else { 0 };
             let mut words = Vec::with_capacity(jobs.len() * MV_DESC_WORDS);
             let mut start = 0usize;
             for (j, &(r, tpr)) in jobs.iter().zip(&sizes) {
                 let rows_per_block = threads / tpr * r;
-                let (add_to, (vr_v, vr_first)) =
-                    (j.add_to.map_or(0, |s| s.ptr), j.vr.map_or((0, 0), |(v, f)| (v.ptr, f.ptr)));
-                words.extend_from_slice(&[
-                    j.w,
-                    j.x.ptr,
-                    j.out.ptr,
-                    j.bias,
-                    add_to,
-                    vr_v,
-                    vr_first,
-                    j.row_bytes,
-                    j.m as u64,
-                    j.k as u64,
-                    j.epi as u64,
-                    tpr as u64,
-                    start as u64,
-                    u64::from(j.format.name == "f32v"),
-                    0,
-                    0,
-                ]);
+                words.extend_from_slice(&desc_words(j, tpr, start));
                 start += j.m.div_ceil(rows_per_block);
             }
-            MvLaunch { kernel, blocks: start as u32, threads: threads as u32, words, shared_bytes }
+            let mode = i32::from(shared_bytes > 0);
+            MvLaunch { kernel, blocks: start as u32, threads: threads as u32, words, shared_bytes, mode }
         })
         .collect()
 }
@@ -382,7 +464,8 @@ mod tests {
 
     #[test]
     fn launches_group_by_kernel_and_size_their_grids() {
-        let tuning = Tuning::default();
+        let mut tuning = Tuning::default();
+        tuning.mv_int = false;
         let mut f16 = job(1, 5);
         f16.format = formats::for_type(GgmlType::F16, 1024).unwrap();
         f16.m = 96;
@@ -405,12 +488,50 @@ mod tests {
     }
 
     #[test]
+    fn q4_k_takes_the_integer_path_with_a_capped_grid() {
+        let tuning = Tuning::default();
+        // Two 1024×2560 jobs (40 units per row: 8 lanes per group), 2 rows per group.
+        let mut a = job(1, 2);
+        a.k = 2560;
+        let mut b = a.clone();
+        b.out = span(3);
+        let l = plan_launches(&[a.clone(), b], &tuning, 48 * 1024);
+        assert_eq!(l.len(), 1);
+        assert_eq!((l[0].kernel.as_str(), l[0].mode, l[0].threads), ("mv_q4_k_r1", 2, 512));
+        assert_eq!(l[0].shared_bytes as usize, 3 * 2560 + 640);
+        // 1024 rows do not fill 132 × 512 threads: one row per group, then wider groups (32 lanes,
+        // 16 groups per block): 64 blocks each.
+        assert_eq!(l[0].words[11], 32);
+        assert_eq!((l[0].words[14], l[0].words[MV_DESC_WORDS + 12], l[0].words[MV_DESC_WORDS + 14]), (64, 64, 64));
+        assert_eq!(l[0].blocks, 128);
+        // A big matrix keeps 2 rows per group and exact shares, and its grid is capped.
+        a.m = 65536;
+        let l = plan_launches(&[a.clone()], &tuning, 48 * 1024);
+        assert_eq!((l[0].kernel.as_str(), l[0].words[11], l[0].blocks), ("mv_q4_k_r2", 8, 132));
+        assert_eq!(l[0].words[14], 132);
+        // Too little shared memory, or switched off: the float path.
+        let l = plan_launches(&[a.clone()], &tuning, 4096);
+        assert_eq!((l[0].mode, l[0].threads), (0, 128));
+        let mut off = tuning.clone();
+        off.mv_int = false;
+        assert_eq!(plan_launches(&[a], &off, 48 * 1024)[0].mode, 1);
+    }
+
+    #[test]
+    fn float_rows_read_x_from_global_memory() {
+        let mut j = job(1, 2);
+        j.format = formats::for_type(GgmlType::F16, 1024).unwrap();
+        let l = plan_launches(&[j], &Tuning::default(), 48 * 1024);
+        assert_eq!((l[0].kernel.as_str(), l[0].shared_bytes, l[0].mode), ("mv_mix_r1", 0, 0));
+    }
+
+    #[test]
     fn shared_x_is_whole_swizzle_groups() {
         let mut j = job(1, 2);
-        j.format = formats::for_type(GgmlType::F32, 1028).unwrap();
-        j.k = 1028;
+        j.format = formats::for_type(GgmlType::Q8_0, 1056).unwrap();
+        j.k = 1056;
         let l = plan_launches(&[j], &Tuning::default(), 48 * 1024);
-        assert_eq!(l[0].shared_bytes, 4 * 1040);
+        assert_eq!((l[0].shared_bytes, l[0].mode), (4 * 1056, 1));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use cudarc::driver::sys::{self, CUevent_flags, CUstreamCaptureMode};
 use cudarc::driver::{CudaEvent, CudaGraph, CudaStream};
 
+use crate::gemm::GemmCall;
 use crate::CudaError;
 
 /// One kernel argument, kept by value so launches can be compared and replayed.
@@ -53,6 +54,13 @@ pub(crate) struct Launch {
     pub block: (u32, u32, u32),
     pub shared_bytes: u32,
     pub args: Vec<Arg>,
+}
+
+/// One recorded piece of work: a kernel launch, or a cuBLAS GEMM (gemm.rs), issued in order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Step {
+    Kernel(Launch),
+    Gemm(GemmCall),
 }
 
 /// A captured graph. `CudaGraph` is not `Send`; the backend owns its graphs and uses them from one
@@ -119,12 +127,12 @@ impl Profiler {
 pub(crate) struct Recorder {
     stream: Arc<CudaStream>,
     pub profiler: Option<Profiler>,
-    pending: Vec<Launch>,
+    pending: Vec<Step>,
     in_step: bool,
     /// This step's launches are issued as they come (set by the backend for multi-token steps).
     direct: bool,
     pub use_graphs: bool,
-    graphs: HashMap<Vec<Launch>, StepGraph>,
+    graphs: HashMap<Vec<Step>, StepGraph>,
     pub stats: GraphStats,
 }
 
@@ -144,7 +152,16 @@ impl Recorder {
 
     /// Queues a launch; outside a step it is issued at once.
     pub fn push(&mut self, launch: Launch) -> Result<(), CudaError> {
-        self.pending.push(launch);
+        self.push_step(Step::Kernel(launch))
+    }
+
+    /// Queues a cuBLAS GEMM like a launch (captured into graphs with the rest of the step).
+    pub fn push_gemm(&mut self, call: GemmCall) -> Result<(), CudaError> {
+        self.push_step(Step::Gemm(call))
+    }
+
+    fn push_step(&mut self, step: Step) -> Result<(), CudaError> {
+        self.pending.push(step);
         if self.in_step && !self.direct {
             Ok(())
         } else {
@@ -199,7 +216,7 @@ impl Recorder {
         Ok(())
     }
 
-    fn capture(&self, launches: &[Launch]) -> Result<CudaGraph, CudaError> {
+    fn capture(&self, launches: &[Step]) -> Result<CudaGraph, CudaError> {
         self.stream
             .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
             .map_err(|e| CudaError::driver("begin graph capture", e))?;
@@ -212,13 +229,24 @@ impl Recorder {
             .ok_or_else(|| CudaError::driver("end graph capture", "the driver returned no graph"))
     }
 
-    fn issue(&self, l: &Launch) -> Result<(), CudaError> {
-        let Some(profiler) = &self.profiler else { return self.issue_plain(l) };
+    fn issue(&self, step: &Step) -> Result<(), CudaError> {
+        let name = match step {
+            Step::Kernel(l) => l.name,
+            Step::Gemm(_) => "cublas_gemm",
+        };
+        let plain = || match step {
+            Step::Kernel(l) => self.issue_plain(l),
+            Step::Gemm(call) => {
+                self.stream.context().bind_to_thread().map_err(|e| CudaError::driver("bind context", e))?;
+                call.issue()
+            }
+        };
+        let Some(profiler) = &self.profiler else { return plain() };
         let event = || self.stream.record_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(|e| CudaError::driver("profiling event", e));
         let start = event()?;
-        self.issue_plain(l)?;
+        plain()?;
         let end = event()?;
-        profiler.0.lock().expect("profiler lock").open.push((l.name, start, end));
+        profiler.0.lock().expect("profiler lock").open.push((name, start, end));
         Ok(())
     }
 

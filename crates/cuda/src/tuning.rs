@@ -28,10 +28,22 @@ pub struct Tuning {
     pub mv_smem: bool,
     /// matvec.cu widens a row's thread group (up to 256 threads) until a launch has this many threads.
     pub mv_target_threads: usize,
+    /// Q4_K matvecs on matvec.cu's integer path (x as 24-bit fixed point, dp4a; else the float path).
+    pub mv_int: bool,
+    /// Most blocks of one launch on the integer path (each block walks many row groups; the default
+    /// is one per SM of the H200).
+    pub mv_int_blocks: usize,
     /// Capture multi-token steps as CUDA graphs too (by default they are launched directly: a prompt
     /// rarely repeats its exact buffers, and capture costs more than the launches it saves).
     pub graphs_for_prefill: bool,
+    /// Multi-token matmuls of at least this many tokens run on cuBLAS (gemm.rs; `mma_split` picks
+    /// its activation split too). `gemm=mma` turns it off, `gemm=cublas` restores the default.
+    pub gemm_min_tokens: usize,
 }
+
+/// The default `gemm_min_tokens`: below it, mma.cu's tiles waste less than cuBLAS's dequantized
+/// panel costs.
+pub const GEMM_MIN_TOKENS: usize = 32;
 
 impl Default for Tuning {
     fn default() -> Self {
@@ -45,7 +57,10 @@ impl Default for Tuning {
             mv_rows: 2,
             mv_smem: true,
             mv_target_threads: 132 * 256,
+            mv_int: true,
+            mv_int_blocks: 132,
             graphs_for_prefill: false,
+            gemm_min_tokens: GEMM_MIN_TOKENS,
         }
     }
 }
@@ -87,7 +102,15 @@ impl Tuning {
                 "mv_target_threads" => self.mv_target_threads = number()?.max(1),
                 "mma_split_k_max" => self.mma_split_k_max = number()?.max(1),
                 "mv_smem" => self.mv_smem = flag()?,
+                "mv_int" => self.mv_int = flag()?,
+                "mv_int_blocks" => self.mv_int_blocks = number()?.max(1),
                 "graphs_for_prefill" => self.graphs_for_prefill = flag()?,
+                "gemm" => match value {
+                    "cublas" => self.gemm_min_tokens = GEMM_MIN_TOKENS,
+                    "mma" => self.gemm_min_tokens = usize::MAX,
+                    _ => return Err(bad("gemm is cublas or mma")),
+                },
+                "gemm_min_tokens" => self.gemm_min_tokens = number()?.max(1),
                 _ => return Err(bad("unknown name")),
             }
         }
@@ -102,10 +125,11 @@ mod tests {
     #[test]
     fn parses_overrides_and_rejects_nonsense() {
         let mut t = Tuning::default();
-        t.apply("fuse=0, mma=off,mv_rows=1,mv_target_threads=4096,mma_split=1").unwrap();
-        assert!(!t.fuse && !t.mma && t.fast_matvec);
+        t.apply("fuse=0, mma=off,mv_rows=1,mv_target_threads=4096,mma_split=1,mv_int=0,mv_int_blocks=7").unwrap();
+        assert!(!t.fuse && !t.mma && t.fast_matvec && !t.mv_int);
+        assert_eq!(t.mv_int_blocks, 7);
         assert_eq!((t.mv_rows, t.mv_target_threads, t.mma_split), (1, 4096, 1));
-        for bad in ["fuse", "fuse=2", "nope=1", "mv_rows=3", "mma_split=0", "mv_target_threads=x"] {
+        for bad in ["fuse", "fuse=2", "nope=1", "mv_rows=3", "mma_split=0", "mv_target_threads=x", "mv_int=2"] {
             let err = Tuning::default().apply(bad).unwrap_err().to_string();
             assert!(err.contains(bad.split('=').next().unwrap()), "{bad}: {err}");
         }

@@ -16,12 +16,18 @@ use testkit::TestRng;
 use kernel_common::*;
 
 /// The default tuning and the one with every fast path off.
-fn tunings() -> [(&'static str, Tuning); 3] {
+fn tunings() -> [(&'static str, Tuning); 5] {
     let mut slow = Tuning::default();
     slow.apply("fast_matvec=0,fuse=0,fast_wkv=0,mma=0").unwrap();
     let mut r1 = Tuning::default();
     r1.apply("mv_rows=1,mma_split=2,mv_target_threads=1000000").unwrap();
-    [("fast", Tuning::default()), ("fast r1 wide", r1), ("slow", slow)]
+    // The integer matvec path with 3 blocks per launch: each block walks many row groups, and a
+    // launch's jobs get uneven block counts.
+    let mut few = Tuning::default();
+    few.apply("mv_int_blocks=3").unwrap();
+    let mut float = Tuning::default();
+    float.apply("mv_int=0").unwrap();
+    [("fast", Tuning::default()), ("fast r1 wide", r1), ("int 3 blocks", few), ("float matvec", float), ("slow", slow)]
 }
 
 #[test]
@@ -47,7 +53,7 @@ fn prefill_matmuls_match_cpu_across_tiles() {
             }
         }
     }
-    assert_eq!(cases, 48);
+    assert_eq!(cases, 80);
 }
 
 #[test]
@@ -72,7 +78,7 @@ fn one_token_matvecs_match_cpu_on_long_and_short_rows() {
             }
         }
     }
-    assert_eq!(cases, 72);
+    assert_eq!(cases, 120);
 }
 
 /// A one-token slice of RWKV-7's time mix: three projections, four LoRAs, value residual, residual
@@ -174,7 +180,7 @@ fn batched_and_folded_one_token_ops_match_cpu() {
 fn layer_norm_then_lerp_matches_cpu() {
     let Some(mut b) = common::backend() else { return };
     let mut rng = TestRng::new(53);
-    for c in [64usize, 2560, 4097] {
+    for c in [64usize, 2560, 4097, 8192] {
         let x = rng.vec(c, -3.0, 5.0);
         let (w, bias) = (rng.vec(c, 0.5, 1.5), rng.vec(c, -0.5, 0.5));
         let shift0 = rng.vec(c, -1.0, 1.0);
@@ -252,7 +258,7 @@ fn wkv7_with_output_stage_matches_cpu() {
             cases += 1;
         }
     }
-    assert_eq!(cases, 15);
+    assert_eq!(cases, 25);
 }
 
 #[test]

@@ -248,3 +248,22 @@ fn byte_model_without_tokenizer_generates_tokens() {
     r.stop_strings = vec!["x".into()];
     assert!(engine.submit(r).is_err(), "stop strings need a tokenizer");
 }
+
+#[test]
+fn a_follow_up_resumes_after_the_previous_completion() {
+    let Some((model, tok)) = common::load(common::WORLD) else { return };
+    let n_vocab = model.info().hparams.n_vocab;
+    let cached = Engine::start(model, tok, config(2, 16, true)).unwrap();
+    let (model, tok) = common::load(common::WORLD).unwrap();
+    let uncached = Engine::start(model, tok, config(2, 16, false)).unwrap();
+    let first = common::prompt(21, 19, n_vocab);
+    let reply = cached.submit(Request::new(first.clone(), 6)).unwrap().wait().unwrap().tokens;
+    assert_eq!(reply.len(), 6);
+    // The next turn: the whole conversation so far plus a new message. All but the reply's last
+    // token went through the model already (the last was sampled, never fed).
+    let next = [first.clone(), reply.clone(), common::prompt(22, 5, n_vocab)].concat();
+    let (a, hit) = logprob_run(&cached, &next, n_vocab);
+    let (b, miss) = logprob_run(&uncached, &next, n_vocab);
+    assert_eq!((hit, miss), (first.len() + reply.len() - 1, 0));
+    assert_eq!(a, b, "resuming after the cached completion changed the logits");
+}

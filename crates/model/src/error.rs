@@ -27,6 +27,10 @@ pub enum ModelError {
     EmptyInput,
     #[error("unknown state id {0}")]
     UnknownState(u64),
+    #[error("a batched decode step got {ids} state ids and {tokens} tokens; it needs one token per state")]
+    BatchShape { ids: usize, tokens: usize },
+    #[error("state id {0} appears twice in one batched decode step (a sequence takes one token per step)")]
+    DuplicateState(u64),
     #[error("state does not fit this model: {what} is {found}, expected {expected}")]
     StateMismatch { what: &'static str, expected: usize, found: usize },
     #[error("{file}: {detail}")]

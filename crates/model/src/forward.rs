@@ -11,7 +11,7 @@ use crate::rwkv4::{self, Rwkv4Layer, Rwkv4Scratch};
 use crate::rwkv5::{self, Rwkv5Layer, Rwkv5Scratch};
 use crate::rwkv6::{self, Rwkv6Layer, Rwkv6Scratch};
 use crate::rwkv7::{self, Rwkv7Layer, Rwkv7Scratch};
-use crate::state::SeqState;
+use crate::state::{SeqState, StepState};
 use crate::{names, Architecture, Hparams, ModelError, Ops};
 
 /// The layers of a model, per version.
@@ -88,39 +88,62 @@ impl<A> Scratch<A> {
     }
 }
 
-/// Runs `tokens` (exactly `s.rows` of them) through every layer, updating `state`, and leaves the
+/// Whose state a step updates: one sequence whose tokens are the rows, or one sequence per row (a
+/// batched decode step, RWKV-7 only).
+pub(crate) enum StepSeqs<'a, A> {
+    One(&'a mut SeqState<A>),
+    PerRow(&'a mut [SeqState<A>]),
+}
+
+impl<A> StepSeqs<'_, A> {
+    fn layer(&mut self, l: usize) -> StepState<'_, A> {
+        match self {
+            StepSeqs::One(s) => StepState::Sequence(&mut s.layers[l]),
+            StepSeqs::PerRow(seqs) => StepState::PerRow(seqs.iter_mut().map(|s| &mut s.layers[l]).collect()),
+        }
+    }
+
+    /// The one sequence of a step of RWKV-4, 5 or 6, whose layers take a single state.
+    fn single(&mut self) -> &mut SeqState<A> {
+        match self {
+            StepSeqs::One(s) => s,
+            StepSeqs::PerRow(_) => unreachable!("batched steps run RWKV-7 only (Runner::decode_batch checks)"),
+        }
+    }
+}
+
+/// Runs `tokens` (exactly `s.rows` of them) through every layer, updating the states, and leaves the
 /// final hidden rows (before `ln_out`) in the scratch.
 pub(crate) fn step<O: Ops>(
     ops: &mut O,
     hp: &Hparams,
     w: &Weights<O::Weight>,
-    state: &mut SeqState<O::Act>,
+    mut seqs: StepSeqs<'_, O::Act>,
     s: &mut Scratch<O::Act>,
     tokens: &[u32],
 ) {
     ops.embed(&w.token_embd, tokens, &mut s.xn);
     ops.layer_norm(&s.xn, &w.ln0_w, &w.ln0_b, hp.layer_norm_eps, &mut s.x);
     let (x, xn) = (&mut s.x, &mut s.xn);
-    let states = state.layers.iter_mut().enumerate();
     match (&w.layers, &mut s.layer) {
         (Layers::Rwkv4(ls), LayerScratch::Rwkv4(sc)) => {
-            for ((l, st), lw) in states.zip(ls) {
+            for ((l, st), lw) in seqs.single().layers.iter_mut().enumerate().zip(ls) {
                 rwkv4::layer(ops, hp, l, lw, st, sc, x, xn);
             }
         }
         (Layers::Rwkv5(ls), LayerScratch::Rwkv5(sc)) => {
-            for ((l, st), lw) in states.zip(ls) {
+            for ((l, st), lw) in seqs.single().layers.iter_mut().enumerate().zip(ls) {
                 rwkv5::layer(ops, hp, l, lw, st, sc, x, xn);
             }
         }
         (Layers::Rwkv6(ls), LayerScratch::Rwkv6(sc)) => {
-            for ((l, st), lw) in states.zip(ls) {
+            for ((l, st), lw) in seqs.single().layers.iter_mut().enumerate().zip(ls) {
                 rwkv6::layer(ops, hp, l, lw, st, sc, x, xn);
             }
         }
         (Layers::Rwkv7(ls), LayerScratch::Rwkv7(sc)) => {
-            for ((l, st), lw) in states.zip(ls) {
-                rwkv7::layer(ops, hp, l, lw, st, sc, x, xn);
+            for (l, lw) in ls.iter().enumerate() {
+                rwkv7::layer(ops, hp, l, lw, &mut seqs.layer(l), sc, x, xn);
             }
         }
         _ => unreachable!("scratch is always built for the weights it runs with (Scratch::new)"),

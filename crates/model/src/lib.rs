@@ -11,19 +11,25 @@
 //! weights and layer math. [`legacy`] reads rwkv.cpp's files into the same GGUF layouts, so format
 //! reading stays apart from the math.
 //!
-//! [`pth`] reads BlinkDL's PyTorch checkpoints (safely, a pickle subset) into the same path.
+//! [`pth`] reads BlinkDL's PyTorch checkpoints (safely, a pickle subset) into the same path, and
+//! BlinkDL state-tuning files, which [`WithInitialState`] applies as every sequence's first state.
 //!
-//! Out of scope here: tokenization, sampling, and scheduling several
-//! sequences in one step (the seam takes one sequence per call today).
+//! Several sequences decode in one step through [`Model::decode_batch`] (`batch.rs`): one row per
+//! sequence, each weight read once, on backends that offer [`Ops::batched_decode`].
+//!
+//! Out of scope here: tokenization, sampling, and deciding which sequences share a step (the engine's
+//! scheduler).
 
 // `is_multiple_of` and `repeat_n` need newer Rust than the workspace's 1.80.
 #![allow(clippy::manual_is_multiple_of, clippy::manual_repeat_n)]
 
 mod arch;
+mod batch;
 mod error;
 mod ffn;
 pub mod forward;
 mod hparams;
+mod initial_state;
 pub mod legacy;
 mod load;
 pub mod names;
@@ -39,6 +45,7 @@ mod state;
 pub use arch::Architecture;
 pub use error::ModelError;
 pub use forward::{Weights, Rwkv7Weights};
+pub use initial_state::WithInitialState;
 pub use hparams::{Hparams, Rwkv7Hparams, GROUP_NORM_EPS, RWKV5_GROUP_NORM_EPS};
 pub use load::{architecture_of, check_architecture, TensorSource};
 pub use ops::{LoraKind, Ops, Wkv6Decay};

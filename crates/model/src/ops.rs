@@ -59,6 +59,12 @@ pub trait Ops {
     fn end_step(&mut self) -> Result<(), ModelError> {
         Ok(())
     }
+    /// `begin_step` for a batched decode step (one token per sequence, see `batched_decode`): a
+    /// recording backend may treat it like a one-token step, whose recording repeats step after
+    /// step, rather than like a prompt chunk.
+    fn begin_batch_step(&mut self) -> Result<(), ModelError> {
+        self.begin_step()
+    }
 
     /// `out[t] = table[tokens[t]]` (a row of a possibly quantized matrix). Ids were checked by the caller.
     fn embed(&mut self, table: &Self::Weight, tokens: &[u32], out: &mut Self::Act);
@@ -136,6 +142,37 @@ pub trait Ops {
     /// (`set_chunk_size` still overrides it).
     fn preferred_chunk(&self) -> usize {
         crate::runner::DEFAULT_CHUNK
+    }
+
+    // ---- Batched decode (see `batched_decode`) ----
+
+    /// Whether the backend runs one decode step of several sequences as one batch, through
+    /// `token_shift_lerp_rows` and `wkv7_rows` (RWKV-7 only). Without it the runner steps the
+    /// sequences one after another.
+    fn batched_decode(&self) -> bool {
+        false
+    }
+    /// `token_shift_lerp` for a step whose row `t` is the next token of its own sequence: row `t`'s
+    /// previous token is `shifts[t]` (`[1, C]`), and afterwards `shifts[t] = x[t]`.
+    fn token_shift_lerp_rows(&mut self, _x: &Self::Act, _shifts: &mut [&mut Self::Act], _mu: &Self::Weight, _outs: &mut [&mut Self::Act]) {
+        unsupported(self.backend_name(), "token_shift_lerp_rows")
+    }
+    /// `wkv7` for a step whose row `t` is the next token of its own sequence, with that sequence's
+    /// state `states[t]` (`[n_head, N·N]` each).
+    #[allow(clippy::too_many_arguments)]
+    fn wkv7_rows(
+        &mut self,
+        _r: &Self::Act,
+        _decay: &Self::Act,
+        _k: &mut Self::Act,
+        _v: &Self::Act,
+        _a: &Self::Act,
+        _k_k: &Self::Weight,
+        _k_a: &Self::Weight,
+        _states: &mut [&mut Self::Act],
+        _y: &mut Self::Act,
+    ) {
+        unsupported(self.backend_name(), "wkv7_rows")
     }
 
     // ---- RWKV-4, 5 and 6 (see `supports`) ----

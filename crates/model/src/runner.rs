@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use gguf::{GgmlType, GgufFile};
 
+use crate::batch::Decoded;
 use crate::forward::{self, HeadScratch, Scratch, Weights};
 use crate::state::SeqState;
 use crate::{Hparams, HostState, ModelError, Ops};
@@ -59,10 +60,33 @@ pub trait Model: Send {
         let logits = self.forward(id, tokens, LogitsMode::Last)?.pop().unwrap_or_default();
         Ok(host_argmax(&logits))
     }
+
+    /// One decode step for several sequences: `tokens[i]` is fed to sequence `ids[i]` (ids
+    /// distinct); returns the logits after each, in order. A backend that batches
+    /// ([`Ops::batched_decode`]) runs them as one step, reading each weight once; otherwise they
+    /// run one after another.
+    fn decode_batch(&mut self, ids: &[StateId], tokens: &[u32]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if ids.len() != tokens.len() {
+            return Err(ModelError::BatchShape { ids: ids.len(), tokens: tokens.len() });
+        }
+        let mut rows = Vec::with_capacity(ids.len());
+        for (&id, &t) in ids.iter().zip(tokens) {
+            rows.push(self.forward(id, &[t], LogitsMode::Last)?.pop().unwrap_or_default());
+        }
+        Ok(rows)
+    }
+
+    /// [`Model::decode_batch`] for greedy decoding: the argmax of each row's logits.
+    fn decode_batch_argmax(&mut self, ids: &[StateId], tokens: &[u32]) -> Result<Vec<u32>, ModelError> {
+        if ids.len() != tokens.len() {
+            return Err(ModelError::BatchShape { ids: ids.len(), tokens: tokens.len() });
+        }
+        ids.iter().zip(tokens).map(|(&id, &t)| self.forward_argmax(id, &[t])).collect()
+    }
 }
 
 /// First index of the largest non-NaN value; 0 when there is none.
-fn host_argmax(v: &[f32]) -> u32 {
+pub(crate) fn host_argmax(v: &[f32]) -> u32 {
     let mut best: Option<(usize, f32)> = None;
     for (i, &x) in v.iter().enumerate() {
         match best {
@@ -89,6 +113,9 @@ pub struct Runner<O: Ops> {
 /// Tokens per prefill chunk unless the backend prefers another size (`Ops::preferred_chunk`) or
 /// `set_chunk_size` says otherwise.
 pub const DEFAULT_CHUNK: usize = 64;
+
+/// Step scratches (per row count) kept for reuse.
+const MAX_CACHED_SCRATCH: usize = 6;
 
 /// The historic name of [`Runner`], from when aviary ran RWKV-7 only; it loads every version.
 pub type Rwkv7Runner<O> = Runner<O>;
@@ -140,14 +167,55 @@ impl<O: Ops> Runner<O> {
         self.states.remove(&id.0).ok_or(ModelError::UnknownState(id.0))
     }
 
-    fn take_scratch(&mut self, rows: usize) -> Result<Scratch<O::Act>, ModelError> {
+    pub(crate) fn take_state(&mut self, id: StateId) -> Result<SeqState<O::Act>, ModelError> {
+        self.state_mut(id)
+    }
+
+    pub(crate) fn put_state(&mut self, id: StateId, state: SeqState<O::Act>) {
+        self.states.insert(id.0, state);
+    }
+
+    pub(crate) fn has_state(&self, id: StateId) -> bool {
+        self.states.contains_key(&id.0)
+    }
+
+    pub(crate) fn info_arch(&self) -> crate::Architecture {
+        self.info.hparams.arch
+    }
+
+    pub(crate) fn info_vocab(&self) -> usize {
+        self.info.hparams.n_vocab
+    }
+
+    /// The backend, hyper-parameters and weights, borrowed together for a step.
+    pub(crate) fn parts(&mut self) -> (&mut O, &Hparams, &Weights<O::Weight>) {
+        (&mut self.ops, &self.info.hparams, &self.weights)
+    }
+
+    /// Returns a step's scratch for reuse. Batched decode steps come in many sizes, so only the
+    /// most recent few are kept.
+    pub(crate) fn put_scratch(&mut self, s: Scratch<O::Act>) {
+        if self.scratches.len() >= MAX_CACHED_SCRATCH {
+            self.scratches.remove(0);
+        }
+        self.scratches.push(s);
+    }
+
+    pub(crate) fn put_head(&mut self, h: HeadScratch<O::Act>) {
+        if self.heads.len() >= MAX_CACHED_SCRATCH {
+            self.heads.remove(0);
+        }
+        self.heads.push(h);
+    }
+
+    pub(crate) fn take_scratch(&mut self, rows: usize) -> Result<Scratch<O::Act>, ModelError> {
         match self.scratches.iter().position(|s| s.rows == rows) {
             Some(i) => Ok(self.scratches.swap_remove(i)),
             None => Scratch::new(&mut self.ops, &self.info.hparams, &self.weights, rows),
         }
     }
 
-    fn take_head(&mut self, rows: usize) -> Result<HeadScratch<O::Act>, ModelError> {
+    pub(crate) fn take_head(&mut self, rows: usize) -> Result<HeadScratch<O::Act>, ModelError> {
         match self.heads.iter().position(|s| s.rows == rows) {
             Some(i) => Ok(self.heads.swap_remove(i)),
             None => HeadScratch::new(&mut self.ops, &self.info.hparams, rows),
@@ -175,7 +243,7 @@ impl<O: Ops> Runner<O> {
         let hp = &self.info.hparams;
         let result = (|| {
             self.ops.begin_step()?;
-            forward::step(&mut self.ops, hp, &self.weights, state, &mut s, tokens);
+            forward::step(&mut self.ops, hp, &self.weights, forward::StepSeqs::One(state), &mut s, tokens);
             if let Some(h) = h.as_mut() {
                 forward::head(&mut self.ops, hp, &self.weights, &s, tokens.len() - head_rows, h);
             }
@@ -191,9 +259,9 @@ impl<O: Ops> Runner<O> {
             }
             Ok(None)
         })();
-        self.scratches.push(s);
+        self.put_scratch(s);
         if let Some(h) = h {
-            self.heads.push(h);
+            self.put_head(h);
         }
         result
     }
@@ -243,6 +311,20 @@ where
         self.forward_chunks(id, tokens, mode, false).map(|(rows, _)| rows)
     }
 
+    fn decode_batch(&mut self, ids: &[StateId], tokens: &[u32]) -> Result<Vec<Vec<f32>>, ModelError> {
+        match self.decode_rows(ids, tokens, false)? {
+            Decoded::Logits(rows) => Ok(rows),
+            Decoded::Ids(_) => unreachable!("decode_rows returns logits unless asked for argmax"),
+        }
+    }
+
+    fn decode_batch_argmax(&mut self, ids: &[StateId], tokens: &[u32]) -> Result<Vec<u32>, ModelError> {
+        match self.decode_rows(ids, tokens, true)? {
+            Decoded::Ids(ids) => Ok(ids),
+            Decoded::Logits(rows) => Ok(rows.iter().map(|r| host_argmax(r)).collect()),
+        }
+    }
+
     fn forward_argmax(&mut self, id: StateId, tokens: &[u32]) -> Result<u32, ModelError> {
         let (mut rows, on_device) = self.forward_chunks(id, tokens, LogitsMode::Last, true)?;
         Ok(match on_device {
@@ -255,7 +337,7 @@ where
 impl<O: Ops> Runner<O> {
     /// `forward`, with `argmax` passed to the chunks (see `run_chunk`); also returns the device's
     /// argmax of the last row when the backend computed it.
-    fn forward_chunks(&mut self, id: StateId, tokens: &[u32], mode: LogitsMode, argmax: bool) -> Result<(Vec<Vec<f32>>, Option<u32>), ModelError> {
+    pub(crate) fn forward_chunks(&mut self, id: StateId, tokens: &[u32], mode: LogitsMode, argmax: bool) -> Result<(Vec<Vec<f32>>, Option<u32>), ModelError> {
         if tokens.is_empty() {
             return Err(ModelError::EmptyInput);
         }

@@ -6,7 +6,7 @@ use gguf::GgufFile;
 use crate::hparams::tensor_dim;
 use crate::load::Loader;
 use crate::names::{blk, rwkv7 as t};
-use crate::state::LayerState;
+use crate::state::{Shift, StepState};
 use crate::{Hparams, LoraKind, ModelError, Ops};
 
 /// One layer's weights, named as in spec §4.1.
@@ -151,7 +151,7 @@ pub(crate) fn layer<O: Ops>(
     hp: &Hparams,
     l: usize,
     lw: &Rwkv7Layer<O::Weight>,
-    ls: &mut LayerState<O::Act>,
+    st: &mut StepState<'_, O::Act>,
     s: &mut Rwkv7Scratch<O::Act>,
     x: &mut O::Act,
     xn: &mut O::Act,
@@ -161,7 +161,7 @@ pub(crate) fn layer<O: Ops>(
     ops.layer_norm(x, &lw.ln1_w, &lw.ln1_b, eps, xn);
     {
         let [xr, xw, xk, xv, xa, xg] = &mut s.mixes;
-        ops.token_shift_lerp(xn, &mut ls.att_shift, &lw.lerp, &mut [xr, xw, xk, xv, xa, xg]);
+        st.token_shift_lerp(ops, Shift::Att, xn, &lw.lerp, &mut [xr, xw, xk, xv, xa, xg]);
     }
     let [xr, xw, xk, xv, xa, xg] = &s.mixes;
     ops.matmul(&lw.receptance, xr, &mut s.r);
@@ -178,14 +178,14 @@ pub(crate) fn layer<O: Ops>(
         }
     }
     ops.lora(LoraKind::Gate, xg, &lw.g1, &lw.g2, None, &mut s.mid[3], &mut s.g);
-    ops.wkv7(&s.r, &s.decay, &mut s.k, &s.v, &s.a, &lw.k_k, &lw.k_a, &mut ls.wkv, &mut s.y);
+    st.wkv7(ops, &s.r, &s.decay, &mut s.k, &s.v, &s.a, &lw.k_k, &lw.k_a, &mut s.y);
     ops.wkv7_output(&mut s.y, &s.r, &s.k, &s.v, &s.g, &lw.r_k, &lw.ln_x_w, &lw.ln_x_b, hp.head_size, hp.group_norm_eps);
     ops.matmul(&lw.output, &s.y, xn);
     ops.add(x, xn);
 
     // Channel mix.
     ops.layer_norm(x, &lw.ln2_w, &lw.ln2_b, eps, xn);
-    ops.token_shift_lerp(xn, &mut ls.ffn_shift, &lw.ffn_lerp_k, &mut [&mut s.ffn_in]);
+    st.token_shift_lerp(ops, Shift::Ffn, xn, &lw.ffn_lerp_k, &mut [&mut s.ffn_in]);
     ops.matmul(&lw.ffn_key, &s.ffn_in, &mut s.ffn_hidden);
     ops.relu_square(&mut s.ffn_hidden);
     ops.matmul(&lw.ffn_value, &s.ffn_hidden, xn);

@@ -69,7 +69,8 @@ pub struct HostState {
 }
 
 impl HostState {
-    fn check_fits(&self, hp: &Hparams) -> Result<(), ModelError> {
+    /// Fails with [`ModelError::StateMismatch`] unless this state has the dimensions of `hp`'s model.
+    pub fn check_fits(&self, hp: &Hparams) -> Result<(), ModelError> {
         let checks = [
             ("n_layer", hp.n_layer, self.n_layer),
             ("n_embd", hp.n_embd, self.n_embd),
@@ -82,5 +83,64 @@ impl HostState {
             }
         }
         Ok(())
+    }
+}
+
+/// The recurrent state a step's rows read and update: one sequence whose consecutive tokens are the
+/// rows (prefill and single decode), or one sequence per row (a batched decode step).
+pub(crate) enum StepState<'a, A> {
+    Sequence(&'a mut LayerState<A>),
+    PerRow(Vec<&'a mut LayerState<A>>),
+}
+
+/// Which token-shift state an op reads.
+#[derive(Clone, Copy)]
+pub(crate) enum Shift {
+    Att,
+    Ffn,
+}
+
+impl Shift {
+    fn of<A>(self, ls: &mut LayerState<A>) -> &mut A {
+        match self {
+            Shift::Att => &mut ls.att_shift,
+            Shift::Ffn => &mut ls.ffn_shift,
+        }
+    }
+}
+
+impl<'a, A> StepState<'a, A> {
+    /// [`Ops::token_shift_lerp`] on this step's state.
+    pub fn token_shift_lerp<O: Ops<Act = A>>(&mut self, ops: &mut O, shift: Shift, x: &A, mu: &O::Weight, outs: &mut [&mut A]) {
+        match self {
+            StepState::Sequence(ls) => ops.token_shift_lerp(x, shift.of(ls), mu, outs),
+            StepState::PerRow(rows) => {
+                let mut shifts: Vec<&mut A> = rows.iter_mut().map(|ls| shift.of(ls)).collect();
+                ops.token_shift_lerp_rows(x, &mut shifts, mu, outs)
+            }
+        }
+    }
+
+    /// [`Ops::wkv7`] on this step's state.
+    #[allow(clippy::too_many_arguments)]
+    pub fn wkv7<O: Ops<Act = A>>(
+        &mut self,
+        ops: &mut O,
+        r: &A,
+        decay: &A,
+        k: &mut A,
+        v: &A,
+        a: &A,
+        k_k: &O::Weight,
+        k_a: &O::Weight,
+        y: &mut A,
+    ) {
+        match self {
+            StepState::Sequence(ls) => ops.wkv7(r, decay, k, v, a, k_k, k_a, &mut ls.wkv, y),
+            StepState::PerRow(rows) => {
+                let mut states: Vec<&mut A> = rows.iter_mut().map(|ls| &mut ls.wkv).collect();
+                ops.wkv7_rows(r, decay, k, v, a, k_k, k_a, &mut states, y)
+            }
+        }
     }
 }

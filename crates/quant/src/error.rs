@@ -34,6 +34,17 @@ pub enum QuantError {
     #[error("SIMD level {isa} is not supported by this CPU (best available: {best})")]
     IsaUnsupported { isa: &'static str, best: &'static str },
 
+    #[error("AMX BF16 tiles are not usable here (CPU lacks AMX-BF16, the OS refused the tile state, or AVIARY_AMX=0 / AVIARY_SIMD below avx512)")]
+    AmxUnavailable,
+
+    #[error("AMX matmul for {ty}: {what} has {found} elements, expected {expected}")]
+    AmxLength {
+        ty: GgmlType,
+        what: &'static str,
+        expected: usize,
+        found: usize,
+    },
+
     #[error("fast kernel for {ty}: {what} has {found} bytes, expected {expected}")]
     TileLength {
         ty: GgmlType,

@@ -3,8 +3,10 @@
 //! Ops record; nothing runs until `end_step`, `read` or `write` flushes the recording. Ops outside
 //! a begin/end bracket (tests) work the same way.
 
+mod rwkv456;
+
 use gguf::GgmlType;
-use model::{LoraKind, ModelError, Ops, TensorSource};
+use model::{Architecture, LoraKind, ModelError, Ops, TensorSource, Wkv6Decay};
 
 use crate::buffers::{GpuAct, GpuWeight, MatrixPart, Tracked};
 use crate::context::{Gpu, WebGpuOptions};
@@ -23,12 +25,18 @@ mod epi {
     pub const TANH: u32 = 1;
     pub const SIGMOID: u32 = 2;
     pub const DECAY: u32 = 3;
+    /// RWKV-6's decay `exp(−exp(v))`.
+    pub const EXP_NEG_EXP: u32 = 4;
     pub const ADD_BIAS: u32 = 8;
     pub const RELU_SQUARE: u32 = 16;
     pub const ADD_TO_RESID: u32 = 32;
     pub const VALUE_RESIDUAL: u32 = 64;
+    /// `resid ⊙= σ(z)`: a following sigmoid_mul gated by this matmul's output.
+    pub const SIGMOID_GATE_RESID: u32 = 128;
+    /// `resid ⊙= z·σ(z)`: a following silu_mul gated by this matmul's output.
+    pub const SILU_GATE_RESID: u32 = 256;
     /// Bits that use the resid binding (at most one of them per matmul).
-    pub const USES_RESID: u32 = ADD_TO_RESID | VALUE_RESIDUAL;
+    pub const USES_RESID: u32 = ADD_TO_RESID | VALUE_RESIDUAL | SIGMOID_GATE_RESID | SILU_GATE_RESID;
 }
 
 /// The last layer_norm recorded, while a token_shift_lerp of its output may still fold into it.
@@ -431,6 +439,23 @@ impl WebGpuBackend {
         }
     }
 
+    /// token_shift_lerp as one dispatch; `keep_shift` leaves `shift` as it was (token_shift_lora6).
+    fn record_token_shift_lerp(&mut self, x: &GpuAct, shift: &GpuAct, mu: &GpuWeight, outs: &[&mut GpuAct], keep_shift: bool) {
+        assert!(outs.len() <= 6, "token_shift_lerp: at most 6 outputs, got {}", outs.len());
+        self.before_op();
+        let mut bufs: Vec<(u64, &wgpu::Buffer)> = vec![
+            (x.buf.id, &x.buf.buffer),
+            (shift.buf.id, &shift.buf.buffer),
+            (mu.vectors().id, &mu.vectors().buffer),
+        ];
+        for i in 0..6 {
+            let t = outs.get(i).map_or(&self.dummies[i], |o| &o.buf);
+            bufs.push((t.id, &t.buffer));
+        }
+        let params = [x.cols as u32, x.rows as u32, outs.len() as u32, keep_shift as u32];
+        self.rec.dispatch(&self.gpu, Kernel::TokenShiftLerp, &params, &bufs, [(x.cols as u32).div_ceil(64), 1, 1], [x.cols as u32, x.rows as u32, outs.len() as u32]);
+    }
+
     /// `ids[t] = argmax of row t of x` computed on the GPU; one u32 per row comes back.
     pub fn argmax_rows(&mut self, x: &GpuAct) -> Result<Vec<u32>, WebGpuError> {
         let size = 4 * x.rows as u64;
@@ -500,6 +525,11 @@ impl Ops for WebGpuBackend {
 
     fn backend_name(&self) -> &'static str {
         "wgpu"
+    }
+
+    /// Every architecture: RWKV-7's ops and those of RWKV-4, 5 and 6 (`backend/rwkv456.rs`).
+    fn supports(&self, _arch: Architecture) -> bool {
+        true
     }
 
     fn device_name(&self) -> String {
@@ -613,18 +643,7 @@ impl Ops for WebGpuBackend {
         if self.fuse_norm_lerp(x, shift, mu, outs) {
             return;
         }
-        self.before_op();
-        let mut bufs: Vec<(u64, &wgpu::Buffer)> = vec![
-            (x.buf.id, &x.buf.buffer),
-            (shift.buf.id, &shift.buf.buffer),
-            (mu.vectors().id, &mu.vectors().buffer),
-        ];
-        for i in 0..6 {
-            let t = outs.get(i).map_or(&self.dummies[i], |o| &o.buf);
-            bufs.push((t.id, &t.buffer));
-        }
-        let params = [x.cols as u32, x.rows as u32, outs.len() as u32, 0];
-        self.rec.dispatch(&self.gpu, Kernel::TokenShiftLerp, &params, &bufs, [(x.cols as u32).div_ceil(64), 1, 1], [x.cols as u32, x.rows as u32, outs.len() as u32]);
+        self.record_token_shift_lerp(x, shift, mu, outs, false);
     }
 
     fn matmul(&mut self, w: &GpuWeight, x: &GpuAct, out: &mut GpuAct) {
@@ -741,6 +760,50 @@ impl Ops for WebGpuBackend {
 
     fn argmax(&mut self, logits: &GpuAct) -> Option<Result<Vec<u32>, ModelError>> {
         Some(self.argmax_rows(logits).map_err(ModelError::from))
+    }
+
+    // ---- RWKV-4, 5 and 6 (recorded in backend/rwkv456.rs) ----
+
+    fn decay6(&mut self, x: &GpuAct, a: &GpuWeight, b: &GpuWeight, bias: &GpuWeight, mid: &mut GpuAct, out: &mut GpuAct) {
+        self.record_decay6(x, a, b, bias, mid, out);
+    }
+
+    fn token_shift_lora6(
+        &mut self,
+        x: &GpuAct,
+        shift: &mut GpuAct,
+        mu_x: &GpuWeight,
+        mu: &GpuWeight,
+        w1: &GpuWeight,
+        w2: &GpuWeight,
+        mid: &mut GpuAct,
+        outs: &mut [&mut GpuAct],
+    ) {
+        self.record_token_shift_lora6(x, shift, mu_x, mu, w1, w2, mid, outs);
+    }
+
+    fn wkv6(&mut self, r: &GpuAct, k: &GpuAct, v: &GpuAct, decay: Wkv6Decay<'_, GpuWeight, GpuAct>, u: &GpuWeight, state: &mut GpuAct, y: &mut GpuAct) {
+        self.record_wkv6(r, k, v, decay, u, state, y);
+    }
+
+    fn wkv4(&mut self, k: &GpuAct, v: &GpuAct, w: &GpuWeight, u: &GpuWeight, state: &mut GpuAct, y: &mut GpuAct) {
+        self.record_wkv4(k, v, w, u, state, y);
+    }
+
+    fn group_norm(&mut self, y: &mut GpuAct, ln_w: &GpuWeight, ln_b: &GpuWeight, head_size: usize, eps: f32) {
+        self.record_group_norm(y, ln_w, ln_b, head_size, eps);
+    }
+
+    fn sigmoid_mul(&mut self, x: &mut GpuAct, g: &GpuAct) {
+        self.record_gate(Kernel::SigmoidMul, epi::SIGMOID_GATE_RESID, x, g);
+    }
+
+    fn silu_mul(&mut self, x: &mut GpuAct, g: &GpuAct) {
+        self.record_gate(Kernel::SiluMul, epi::SILU_GATE_RESID, x, g);
+    }
+
+    fn scale(&mut self, x: &mut GpuAct, factor: f32) {
+        self.elementwise(Kernel::Scale, x.len(), factor.to_bits(), &[&x.buf]);
     }
 }
 

@@ -31,6 +31,15 @@ pub(crate) enum Kernel {
     ValueResidual,
     CopyRows,
     Argmax,
+    /// Head size (threads per workgroup): the WKV of RWKV-6 and RWKV-5.
+    Wkv6(u32),
+    Wkv4,
+    GroupNorm,
+    /// Type of W2: one output of RWKV-6's token-shift LoRA.
+    TokenShiftLora6(GgmlType),
+    SigmoidMul,
+    SiluMul,
+    Scale,
 }
 
 /// Threads per matmul workgroup (one weight row each).
@@ -148,6 +157,13 @@ pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
         Kernel::ValueResidual => include_str!("shaders/value_residual.wgsl").into(),
         Kernel::CopyRows => include_str!("shaders/copy_rows.wgsl").into(),
         Kernel::Argmax => include_str!("shaders/argmax.wgsl").into(),
+        Kernel::Wkv6(n) => format!("const N: u32 = {n}u;\n{}", include_str!("shaders/wkv6.wgsl")),
+        Kernel::Wkv4 => include_str!("shaders/wkv4.wgsl").into(),
+        Kernel::GroupNorm => include_str!("shaders/group_norm.wgsl").into(),
+        Kernel::TokenShiftLora6(ty) => [QUANT_COMMON, decoder(ty)?, include_str!("shaders/token_shift_lora6.wgsl")].join("\n"),
+        Kernel::SigmoidMul => include_str!("shaders/sigmoid_mul.wgsl").into(),
+        Kernel::SiluMul => include_str!("shaders/silu_mul.wgsl").into(),
+        Kernel::Scale => include_str!("shaders/scale.wgsl").into(),
     })
 }
 

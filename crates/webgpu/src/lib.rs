@@ -10,11 +10,15 @@
 //! adapter's max storage binding are split by rows. A step is recorded as dispatches in one compute
 //! pass, submitted every `WebGpuOptions::submit_every` dispatches so the GPU starts while the host
 //! encodes; bind groups are cached per (kernel, buffers, parameters), so a steady decode step creates
-//! no GPU objects. The recorder folds relu_square, residual add and value_residual into the matmul
-//! before them, and a one-token token_shift_lerp into the layer_norm before it. Reductions use
-//! `subgroupAdd` when the adapter has SUBGROUP and workgroup memory otherwise
-//! (`WebGpuOptions::subgroups` forces the fallback). `WebGpuOptions::profile` times every dispatch
+//! no GPU objects. The recorder folds relu_square, residual add, value_residual and the sigmoid and
+//! SiLU gates into the matmul before them, and a one-token token_shift_lerp into the layer_norm
+//! before it. Reductions use `subgroupAdd` when the adapter has SUBGROUP and workgroup memory
+//! otherwise (`WebGpuOptions::subgroups` forces the fallback). `WebGpuOptions::profile` times every dispatch
 //! with GPU timestamps (`examples/wgpu_kernel_bench.rs` prints the tables).
+//!
+//! It runs every architecture (`Ops::supports`): RWKV-7's ops and those only RWKV-4, 5 and 6 use
+//! (`backend/rwkv456.rs`: decay6, token_shift_lora6, wkv6 with per-token or static decay, wkv4,
+//! group_norm, the sigmoid and SiLU gates, scale), recorded into the same one-pass step.
 //!
 //! Out of scope here (for now): f16 activations, cooperative-matrix (tensor-core) matmul, fusing
 //! ops that need a whole row first (layer_norm after a residual add), several sequences per step.

@@ -30,6 +30,10 @@ pub fn matmul(pool: &Pool, kern: &RowKernel, w: &[u8], x: &[f32], k: usize, out:
     let t = x.len() / k;
     let m = w.len() / kern.row_bytes();
     assert_eq!(out.len(), t * m, "matmul output of {t} tokens × {m} rows");
+    if let Some(mm) = super::amx_matmul::plan(kern.ty(), k, t) {
+        super::amx_matmul::matmul(pool, &mm, w, x, k, out);
+        return;
+    }
     let p = quant::fast::act_planes(kern.ty(), planes);
     let arb = kern.act_row_bytes();
     acts.resize(t * p * arb, 0);

@@ -1,6 +1,7 @@
 //! The fast kernels of the backend: the same ops as `kernels/` (the references they are tested
 //! against), parallel on the backend's [`Pool`](crate::pool::Pool) and vectorised.
 
+pub mod amx_matmul;
 pub mod matmul;
 pub mod small_ops;
 pub mod wkv7;

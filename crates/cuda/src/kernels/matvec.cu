@@ -336,7 +336,7 @@ __device__ __forceinline__ const MvDesc* mv_desc(const MvDesc* descs, int n) {
 // One descriptor's rows for this block. `smem`: copy x to shared memory first.
 template <class D, int R>
 __device__ __forceinline__ void mv_run(const MvDesc* __restrict__ d, bool smem) {
-    __shared__ float red[8][R];
+    __shared__ float red[16][R];
     const u8* w = (const u8*)d->w;
     const float* x = (const float*)d->x;
     const u64 row_bytes = d->row_bytes;
@@ -396,12 +396,249 @@ __device__ __forceinline__ void mv_run(const MvDesc* __restrict__ d, bool smem) 
     }
 }
 
-#define MV_KERNELS(NAME, F)                                                                                  \
-    extern "C" __global__ void __launch_bounds__(256) mv_##NAME##_r1(const MvDesc* descs, int n, int smem) { \
-        mv_run<DotFor<F>::T, 1>(mv_desc(descs, n), smem != 0);                                               \
-    }                                                                                                         \
-    extern "C" __global__ void __launch_bounds__(256) mv_##NAME##_r2(const MvDesc* descs, int n, int smem) { \
-        mv_run<DotFor<F>::T, 2>(mv_desc(descs, n), smem != 0);                                               \
+// ---- The integer path (launch mode 2): Q4_K weights against x as 24-bit fixed point, on dp4a ----
+//
+// Why: the float path spends ~4 instructions per weight element (byte → float, FMA, scale fix-ups)
+// and its short-lived blocks each copy all of x; at ~8 elements per clock per SM it stayed at 20-25%
+// of bandwidth. Here a block first writes x to shared memory as integers, then walks many row groups
+// (a persistent grid: about one block per SM), and a dp4a does 4 products per instruction.
+//
+// x in shared memory, per group of 32 elements g: s_g = max|x| / 2^22 and X = rint(x / s_g), so
+// |X| ≤ 2^22 and the rounding error is at most s_g / 2 (relative 1.2e-7 of the group's largest
+// value, the order of f32 rounding). X is kept as its three low bytes in three planes: bytes 0 and 1
+// unsigned, byte 2 signed (X = b2·65536 + b1·256 + b0). A run of 32 products Σ q·X is then
+//   S = ((Σ q·b2) << 8 + Σ q·b1) << 8 + Σ q·b0
+// in 32-bit integers; intermediate values may wrap, but the arithmetic is modular and the exact
+// result fits (|Σ q·X| ≤ 15·32·2^22 < 2^31), so S is exact. Then Σ q·x = s_g·S.
+// Also kept: Σ x of each group (f32), for the Q4_K minimums.
+//
+// Layout (dynamic shared memory, 3K + K/4 bytes): plane p at 16-byte chunk p·K/16, a chunk being 16
+// consecutive elements; chunk c is stored at qswz(c) so that 8 lanes reading the chunks 4u .. of
+// consecutive units u hit 32 different banks; then (s_g, Σx_g) as float2 per group.
+
+__device__ __forceinline__ int dp4a_s(int a, int b, int c) {
+    int d;
+    asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+__device__ __forceinline__ int dp4a_u(int a, int b, int c) {
+    int d;
+    asm("dp4a.u32.u32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+
+__device__ __forceinline__ int qswz(int c) { return c ^ ((c >> 3) & 7); }
+
+// Byte k of each of a, b, c, d, packed into one word.
+__device__ __forceinline__ u32 plane_word(int a, int b, int c, int d, u32 k) {
+    const u32 sel = k | ((4u + k) << 4);
+    return __byte_perm(__byte_perm((u32)a, (u32)b, sel), __byte_perm((u32)c, (u32)d, sel), 0x5410u);
+}
+
+// Writes x [K] (K a multiple of 256) to shared memory in the layout above. Every lane of a warp
+// takes part (K / 4 is a multiple of 64, blockDim a multiple of 32).
+__device__ void qx_fill(const float* __restrict__ x, int K, uint4* sm) {
+    const int chunks = K >> 4;
+    u32* planes = (u32*)sm;
+    float2* gs = (float2*)(sm + 3 * chunks);
+    for (int t = threadIdx.x; t < (K >> 2); t += blockDim.x) {
+        const float4 v = ldg_f4(x + 4 * t);
+        float m = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+        float s = sum4(v);
+#pragma unroll
+        for (int o = 1; o < 8; o <<= 1) {
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+            s += __shfl_xor_sync(0xffffffffu, s, o);
+        }
+        // Groups whose largest |x| is under 1e-30 count as zero (their products are below f32's
+        // reach anyway), so that 2^22 / m stays finite.
+        const float inv = m > 1e-30f ? 4194304.0f / m : 0.0f;
+        const int a = __float2int_rn(v.x * inv), b = __float2int_rn(v.y * inv);
+        const int c = __float2int_rn(v.z * inv), d = __float2int_rn(v.w * inv);
+        const int at = (qswz(t >> 2) << 2) | (t & 3);
+#pragma unroll
+        for (u32 k = 0; k < 3; ++k) planes[4 * chunks * k + at] = plane_word(a, b, c, d, k);
+        if ((t & 7) == 0) gs[t >> 3] = make_float2(m * (1.0f / 4194304.0f), s);
+    }
+}
+
+// Q4_K on the integer path. Unit u = (block b = u/4, p = u%4): qs bytes 32p .. 32p+32, i.e. all of
+// sub-block 2p (low nibbles, elements 64u .. 64u+31 of the row) and of 2p+1 (high nibbles, the next 32).
+struct IntQ4K {
+    static constexpr int UNIT_ELEMS = 64;
+    struct Frag {
+        uint4 hd, qa, qb;
+    };
+    template <int R>
+    __device__ static void load(const u8* const* rows, int u, Frag* f) {
+        const int b = u >> 2, p = u & 3;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const u8* blk = rows[r] + (u64)b * 144;
+            f[r].hd = ldg_u4(blk);
+            f[r].qa = ldg_u4(blk + 16 + 32 * p);
+            f[r].qb = ldg_u4(blk + 32 + 32 * p);
+        }
+    }
+    // Σ q·X over one group: q[i] the 8 nibble words, x the group's 2 chunks in each plane.
+    __device__ static int run(const u32* q, const uint4* x2, const uint4* x1, const uint4* x0) {
+        const u32 w2[8] = {x2[0].x, x2[0].y, x2[0].z, x2[0].w, x2[1].x, x2[1].y, x2[1].z, x2[1].w};
+        const u32 w1[8] = {x1[0].x, x1[0].y, x1[0].z, x1[0].w, x1[1].x, x1[1].y, x1[1].z, x1[1].w};
+        const u32 w0[8] = {x0[0].x, x0[0].y, x0[0].z, x0[0].w, x0[1].x, x0[1].y, x0[1].z, x0[1].w};
+        int s = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) s = dp4a_s((int)q[i], (int)w2[i], s);
+        s <<= 8;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) s = dp4a_u((int)q[i], (int)w1[i], s);
+        s <<= 8;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) s = dp4a_u((int)q[i], (int)w0[i], s);
+        return s;
+    }
+    template <int R>
+    __device__ static void dot(const Frag* f, int u, const uint4* sm, int chunks, float* acc) {
+        uint4 xl2[2], xl1[2], xl0[2], xh2[2], xh1[2], xh0[2];
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+            xl2[i] = sm[2 * chunks + qswz(4 * u + i)];
+            xl1[i] = sm[chunks + qswz(4 * u + i)];
+            xl0[i] = sm[qswz(4 * u + i)];
+            xh2[i] = sm[2 * chunks + qswz(4 * u + 2 + i)];
+            xh1[i] = sm[chunks + qswz(4 * u + 2 + i)];
+            xh0[i] = sm[qswz(4 * u + 2 + i)];
+        }
+        const float4 g = ((const float4*)(sm + 3 * chunks))[u];  // (s, Σx) of sub-blocks 2p, 2p+1
+        const int p = u & 3;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const u32 q[8] = {f[r].qa.x, f[r].qa.y, f[r].qa.z, f[r].qa.w, f[r].qb.x, f[r].qb.y, f[r].qb.z, f[r].qb.w};
+            u32 lo[8], hi[8];
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+                lo[i] = q[i] & 0x0F0F0F0Fu;
+                hi[i] = (q[i] >> 4) & 0x0F0F0F0Fu;
+            }
+            const int sl = run(lo, xl2, xl1, xl0), sh = run(hi, xh2, xh1, xh0);
+            const uint4 hd = f[r].hd;
+            const float d = f16_to_f32((u16)(hd.x & 0xFFFFu)), dmin = f16_to_f32((u16)(hd.x >> 16));
+            float sc0, m0, sc1, m1;
+            k4_sm(hd.y, hd.z, hd.w, 2 * p, &sc0, &m0);
+            k4_sm(hd.y, hd.z, hd.w, 2 * p + 1, &sc1, &m1);
+            acc[r] += ((d * sc0) * (g.x * (float)sl) - (dmin * m0) * g.y) + ((d * sc1) * (g.z * (float)sh) - (dmin * m1) * g.w);
+        }
+    }
+};
+
+template <class F>
+struct IntDotFor {
+    static constexpr bool OK = false;
+    typedef IntQ4K T;  // unused
+};
+template <>
+struct IntDotFor<FmtQ4_K> {
+    static constexpr bool OK = true;
+    typedef IntQ4K T;
+};
+
+// One descriptor's rows for this block on the integer path: x to shared memory once, then row
+// groups blk, blk + nb, ... (nb = the descriptor's blocks, word `pad1`), each a group of `tpr`
+// lanes over R rows. The (row group, unit) pairs of a thread form one sequence, and the next pair's
+// weights are requested before the current pair's dot, also across row groups (the dot reads
+// only the fragments, so `rows` can run one row group ahead). Every lane of the
+// block runs the same number of steps (rows past M are read clamped and not written), so the
+// shuffles see whole warps.
+template <class D, int R>
+__device__ __forceinline__ void mvq_run(const MvDesc* __restrict__ d) {
+    const u8* w = (const u8*)d->w;
+    const u64 row_bytes = d->row_bytes;
+    const int M = (int)d->M, K = (int)d->K, tpr = (int)d->tpr, nb = (int)d->pad1;
+    const int group = threadIdx.x / tpr, sub = threadIdx.x - group * tpr;
+    const int gpb = blockDim.x / tpr;
+    const int units = K / D::UNIT_ELEMS;
+    const int ipr = (units + tpr - 1) / tpr;
+    const int total_groups = (M + R - 1) / R;
+    const int first = ((int)blockIdx.x - (int)d->block_start) * gpb;
+    const int stride = nb * gpb;
+    const int nk = first < total_groups ? (total_groups - first + stride - 1) / stride : 0;
+    const int steps = nk * ipr;
+    const u8* rows[R];
+    auto set_rows = [&](int k) {
+        const int m0 = (first + k * stride + group) * R;
+#pragma unroll
+        for (int r = 0; r < R; ++r) rows[r] = w + (u64)min(m0 + r, M - 1) * row_bytes;
+    };
+    typename D::Frag cur[R], nxt[R];
+    set_rows(0);
+    if (steps > 0 && sub < units) D::template load<R>(rows, sub, cur);
+    uint4* sm = (uint4*)mv_x;
+    qx_fill((const float*)d->x, K, sm);
+    __syncthreads();
+    const int chunks = K >> 4;
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+    int k = 0, j = 0, rows_k = 0;  // rows[] point at row group rows_k (that of the latest load)
+    for (int it = 0; it < steps; ++it) {
+        // The next step's (row group, unit), and its loads.
+        int k1 = k, j1 = j + 1;
+        if (j1 == ipr) {
+            j1 = 0;
+            ++k1;
+        }
+        const int u1 = sub + j1 * tpr;
+        if (it + 1 < steps && u1 < units) {
+            if (k1 != rows_k) {
+                set_rows(k1);
+                rows_k = k1;
+            }
+            D::template load<R>(rows, u1, nxt);
+        }
+        const int u = sub + j * tpr;
+        if (u < units) D::template dot<R>(cur, u, sm, chunks, acc);
+        if (j == ipr - 1) {
+            const int width = tpr < 32 ? tpr : 32;
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                for (int o = width >> 1; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+            }
+            const int m0 = (first + k * stride + group) * R;
+            if (sub == 0) {
+#pragma unroll
+                for (int r = 0; r < R; ++r) {
+                    if (m0 + r < M) mv_store(d, m0 + r, acc[r]);
+                }
+            }
+#pragma unroll
+            for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+        }
+        k = k1;
+        j = j1;
+#pragma unroll
+        for (int r = 0; r < R; ++r) cur[r] = nxt[r];
+    }
+}
+
+// The kernel argument `mode`: 0 float path, x from global memory; 1 float path, x copied to shared
+// memory; 2 the integer path (formats that have one; the host asks for it only for those).
+template <class F, int R>
+__device__ __forceinline__ void mv_entry(const MvDesc* descs, int n, int mode) {
+    const MvDesc* d = mv_desc(descs, n);
+    if constexpr (IntDotFor<F>::OK) {
+        if (mode == 2) {
+            mvq_run<typename IntDotFor<F>::T, R>(d);
+            return;
+        }
+    }
+    mv_run<typename DotFor<F>::T, R>(d, mode != 0);
+}
+
+#define MV_KERNELS(NAME, F)                                                                                   \
+    extern "C" __global__ void __launch_bounds__(512) mv_##NAME##_r1(const MvDesc* descs, int n, int mode) { \
+        mv_entry<F, 1>(descs, n, mode);                                                                        \
+    }                                                                                                          \
+    extern "C" __global__ void __launch_bounds__(512) mv_##NAME##_r2(const MvDesc* descs, int n, int mode) { \
+        mv_entry<F, 2>(descs, n, mode);                                                                        \
     }
 
 FORMAT_SET(MV_KERNELS)

@@ -9,10 +9,19 @@
 // i of S, held in shared memory for the whole call (rows padded to N + 1 floats: no bank conflicts),
 // and also computes key column i of kk and k. Dynamic shared memory: (N·(N+1) + 5·N + 32) floats.
 // Precision: f32 throughout, as the CPU reference (sums in a different order).
+// With `state_rows` (a batched decode step) row b is the one token of sequence b, whose state is at
+// state_rows[b].
 
 extern "C" __global__ void wkv7(const float* r, const float* decay, float* k, const float* v, const float* a,
-                                const float* k_k, const float* k_a, float* state, float* y, int T, int C, int N) {
+                                const float* k_k, const float* k_a, float* state, float* y, int T, int C, int N,
+                                const u64* state_rows) {
     extern __shared__ float sm[];
+    if (state_rows) {
+        // Batched decode (grid H × B, T = 1): row blockIdx.y is the one token of its own sequence.
+        const u64 o = (u64)blockIdx.y * C;
+        state = (float*)state_rows[blockIdx.y];
+        r += o, decay += o, k += o, v += o, a += o, y += o;
+    }
     const int P = N + 1;
     float* S = sm;
     float* s_kk = S + N * P;

@@ -1,5 +1,6 @@
 // wkv7_h64: the RWKV-7 recurrence (as wkv7.cu) for head size N = 64, optionally followed in the
-// same launch by wkv7_output's per-head GroupNorm, bonus and gate (`fuse` = 1).
+// same launch by wkv7_output's per-head GroupNorm, bonus and gate (`fuse` = 1). With `state_rows`
+// (a batched decode step) row b is the one token of sequence b, whose state is at state_rows[b].
 //
 // Thread mapping: one block of 256 threads per head (grid H). Thread (i = tid / 4, q = tid % 4) owns
 // value row i, key columns 16q .. 16q+15 of the head's state, in registers for the whole call; the
@@ -18,7 +19,7 @@
 extern "C" __global__ void __launch_bounds__(256)
     wkv7_h64(const float* r, const float* decay, float* k, const float* v, const float* a, const float* k_k,
              const float* k_a, float* state, float* y, int T, int C, int fuse, const float* g, const float* r_k,
-             const float* ln_w, const float* ln_b, float eps) {
+             const float* ln_w, const float* ln_b, float eps, const u64* state_rows) {
     __shared__ __align__(16) float s_kk[TS][64];
     __shared__ __align__(16) float s_b[TS][64];
     __shared__ __align__(16) float s_k[TS][64];
@@ -27,6 +28,13 @@ extern "C" __global__ void __launch_bounds__(256)
     __shared__ float s_v[TS][64];
     __shared__ float s_y[TS][64];
     __shared__ float s_g[TS][64];
+    if (state_rows) {
+        // Batched decode (grid H × B, T = 1): row blockIdx.y is the one token of its own sequence.
+        const u64 o = (u64)blockIdx.y * C;
+        state = (float*)state_rows[blockIdx.y];
+        r += o, decay += o, k += o, v += o, a += o, y += o;
+        if (fuse) g += o;
+    }
     const int h = blockIdx.x, tid = threadIdx.x;
     const int i = tid >> 2, q = tid & 3;
     const int warp = tid >> 5, lane = tid & 31;

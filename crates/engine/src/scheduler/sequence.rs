@@ -22,6 +22,8 @@ pub(crate) struct Sequence {
     pub logits: Option<Vec<f32>>,
     pub sampler: Sampler,
     pub generated: Vec<u32>,
+    /// Generated tokens fed back into the state (all but the one waiting in `next_input`, if any).
+    pub fed_generated: usize,
     text: TextStream,
     pub usage: Usage,
     pub submitted: Instant,
@@ -52,6 +54,7 @@ impl Sequence {
             logits: None,
             sampler,
             generated: Vec::new(),
+            fed_generated: 0,
             text,
             usage,
             submitted,

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use model::{LogitsMode, Model, StateId};
+use model::{LogitsMode, Model, ModelError, StateId};
 use tokenizer::Tokenizer;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -67,15 +67,42 @@ pub struct StepItem<'a> {
 
 /// Runs every item of a step and returns, per item, the logits after its last token (if wanted).
 ///
-/// This is the batching seam: today's backends take one sequence per `forward` call, so the items run
-/// one after another; a backend with a batched forward would run them as one call here.
+/// This is the batching seam: the single-token items (decoding sequences) run as one
+/// [`Model::decode_batch`] step, which reads each weight once for all of them on backends that batch;
+/// prompt chunks run one sequence per call. If the batched step fails, its items are retried one by
+/// one, so an error lands on the sequence that caused it.
 pub fn forward_batch(model: &mut dyn Model, items: &[StepItem<'_>]) -> Vec<Result<Option<Vec<f32>>, EngineError>> {
+    let mut out: Vec<Option<Result<Option<Vec<f32>>, EngineError>>> = items.iter().map(|_| None).collect();
+    let decode: Vec<usize> = (0..items.len()).filter(|&i| items[i].tokens.len() == 1 && items[i].want_logits).collect();
+    if decode.len() > 1 {
+        let ids: Vec<_> = decode.iter().map(|&i| items[i].state).collect();
+        let tokens: Vec<u32> = decode.iter().map(|&i| items[i].tokens[0]).collect();
+        match model.decode_batch(&ids, &tokens) {
+            Ok(rows) => {
+                for (&i, row) in decode.iter().zip(rows) {
+                    out[i] = Some(Ok(Some(row)));
+                }
+            }
+            // The batch was refused before it ran (a bad id or token): retry one by one below.
+            Err(ModelError::Backend(msg)) => {
+                // It failed while running: the states of all its sequences are in doubt.
+                for &i in &decode {
+                    out[i] = Some(Err(ModelError::Backend(msg.clone()).into()));
+                }
+            }
+            // Refused before it ran (a bad id or token): retried one by one below.
+            Err(_) => {}
+        }
+    }
     items
         .iter()
-        .map(|item| {
-            let mode = if item.want_logits { LogitsMode::Last } else { LogitsMode::None };
-            let mut rows = model.forward(item.state, item.tokens, mode)?;
-            Ok(if item.want_logits { Some(rows.pop().ok_or(EngineError::NoLogits)?) } else { None })
+        .zip(out)
+        .map(|(item, done)| {
+            done.unwrap_or_else(|| {
+                let mode = if item.want_logits { LogitsMode::Last } else { LogitsMode::None };
+                let mut rows = model.forward(item.state, item.tokens, mode)?;
+                Ok(if item.want_logits { Some(rows.pop().ok_or(EngineError::NoLogits)?) } else { None })
+            })
         })
         .collect()
 }
@@ -237,6 +264,7 @@ impl Worker {
                 }
                 Work::Decode => {
                     self.active[i].next_input = None;
+                    self.active[i].fed_generated += 1;
                     self.active[i].logits = logits;
                 }
             }
@@ -292,7 +320,8 @@ impl Worker {
     fn sample_all(&mut self) {
         let metrics = Arc::clone(&self.shared.metrics);
         let tokenizer = self.tokenizer.clone();
-        for seq in self.active.iter_mut().filter(|s| !s.done && s.logits.is_some()) {
+        let mut finished = Vec::new();
+        for (i, seq) in self.active.iter_mut().enumerate().filter(|(_, s)| !s.done && s.logits.is_some()) {
             let had = seq.generated.len();
             let outcome = seq.sample(tokenizer.as_deref());
             Metrics::add(&metrics.generated_tokens, seq.generated.len() - had);
@@ -309,7 +338,8 @@ impl Worker {
                         metrics.requests_completed.fetch_add(1, Ordering::Relaxed);
                         metrics.request_latency.observe(seq.submitted.elapsed());
                     }
-                    seq.finish(finish);
+                    // Sent after the completion's state is cached (below).
+                    finished.push((i, finish));
                 }
                 Ok(Sampled::Cancelled) => {
                     seq.done = true;
@@ -320,6 +350,34 @@ impl Worker {
                     seq.fail(e.to_string());
                 }
             }
+        }
+        if finished.is_empty() {
+            return;
+        }
+        for &(i, _) in &finished {
+            self.checkpoint_completion(i);
+        }
+        // Cache numbers first: a client that sees its last event may read them right away.
+        self.publish_cache_stats();
+        for (i, finish) in finished {
+            self.active[i].finish(finish);
+        }
+    }
+
+    /// Keeps the state after a finished sequence's prompt and completion, so that a follow-up whose
+    /// prompt extends that conversation (the next chat turn) resumes there instead of recomputing it.
+    fn checkpoint_completion(&mut self, i: usize) {
+        let Some(cache) = self.cache.as_mut() else { return };
+        let seq = &self.active[i];
+        if !seq.req.use_cache || seq.fed_generated == 0 {
+            return;
+        }
+        let tokens: Vec<u32> = seq.req.prompt.iter().chain(&seq.generated[..seq.fed_generated]).copied().collect();
+        if cache.contains(&tokens) {
+            return;
+        }
+        if let Ok(host) = self.model.save_state(seq.state) {
+            cache.insert(&tokens, &host, None);
         }
     }
 

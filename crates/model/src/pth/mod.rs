@@ -8,6 +8,7 @@
 //! The whole model is copied in memory a few times on the way (checkpoint, legacy image, GGUF).
 
 mod pickle;
+mod state_tuning;
 mod zip;
 
 use std::path::Path;
@@ -16,6 +17,7 @@ use crate::legacy::{LegacyFile, LegacyVersion, MAGIC};
 use crate::ModelError;
 use pickle::{Dtype, TensorRef, Value};
 
+pub use state_tuning::{read_state_tuning, state_tuning_from_bytes, StateTuning};
 pub use zip::has_zip_magic;
 
 /// BlinkDL's GroupNorm epsilon for RWKV-5 (spec §5.3), the right default for `.pth` checkpoints.
@@ -134,7 +136,12 @@ fn transpose(data: &[u8], es: usize, batch: usize, r: usize, c: usize) -> Vec<u8
 fn legacy_image(mut ts: Vec<Tensor>) -> Result<Vec<u8>, String> {
     let has = |ts: &[Tensor], s: &str| ts.iter().any(|t| t.name == format!("blocks.0.att.{s}"));
     let ver = LegacyVersion::detect_by(|s| has(&ts, s));
-    let emb = ts.iter().find(|t| t.name == "emb.weight").ok_or("missing required tensor 'emb.weight'")?;
+    let Some(emb) = ts.iter().find(|t| t.name == "emb.weight") else {
+        if ts.iter().any(|t| t.name.ends_with(".att.time_state")) {
+            return Err("missing required tensor 'emb.weight': this is a state-tuning file (only att.time_state), give it as the initial state of a model (--init-state)".into());
+        }
+        return Err("missing required tensor 'emb.weight'".into());
+    };
     let (n_vocab, n_embd) = match emb.shape[..] {
         [v, c] => (v, c),
         _ => return Err(format!("emb.weight has shape {:?}, expected (n_vocab, n_embd)", emb.shape)),

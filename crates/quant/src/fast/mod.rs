@@ -11,6 +11,7 @@
 //! summation order (and, for Q4_1/Q5_1, the f16 rounding of Q8_1's stored `d·Σq`, as in ggml).
 
 mod act;
+pub mod amx;
 mod act_blocks;
 mod isa;
 // Block offsets and scale unpacking used by the SIMD kernels (x86 only so far).

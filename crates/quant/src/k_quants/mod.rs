@@ -10,7 +10,7 @@ pub mod q5_k;
 pub mod q6_k;
 pub mod q8_k;
 
-mod scale_min;
+pub(crate) mod scale_min;
 mod search;
 
 /// Elements per super-block.

@@ -3,12 +3,14 @@
 // x: [T, C]; shift: [1, C]; mu: [n_out, C]; outs: [T, C] each (unused out bindings are dummies).
 // Thread mapping: one thread per column, looping over the tokens in order, so the thread that reads
 // shift[j] is the one that overwrites it (no race). Exact (one f32 lerp per value).
+// keep_shift ≠ 0 leaves shift unchanged (token_shift_lora6's first step: later dispatches of that op
+// still need the old shift, and the backend updates it after them).
 
 struct Params {
     cols: u32,
     rows: u32,
     n_out: u32,
-    _pad: u32,
+    keep_shift: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -48,5 +50,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         prev = cur;
     }
-    shift[j] = prev;
+    if (p.keep_shift == 0u) {
+        shift[j] = prev;
+    }
 }
