@@ -48,7 +48,8 @@ pub struct LoadOptions {
     /// else the best adapter found.
     pub adapter: Option<String>,
     /// A BlinkDL state-tuning `.pth` (`blocks.N.att.time_state`): every sequence starts from its
-    /// WKV states instead of zeros ([`model::WithInitialState`]).
+    /// WKV states instead of zeros ([`model::WithInitialState`]). Without it, a `.pth` model with
+    /// `time_state` merged in starts from those, as BlinkDL's `rwkv` package does.
     pub init_state: Option<PathBuf>,
     /// RWKV-5 GroupNorm epsilon for `.pth` and rwkv.cpp files, overriding the per-format default
     /// (BlinkDL's 64e-5 for `.pth`, rwkv.cpp's 1e-5 for its files). GGUF files carry their own.
@@ -105,6 +106,13 @@ pub fn load(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Loaded, LoadEr
         let file = crate::legacy::open_legacy(path, &model::legacy::LegacyOptions { rwkv5_group_norm_eps: eps })?;
         let mut loaded = load_gguf(Arc::new(file), opts)?;
         loaded.path = path.to_path_buf();
+        // `time_state` merged into the checkpoint: BlinkDL's package starts from it, so aviary does
+        // too (an explicit `init_state` wins).
+        if is_pth && opts.init_state.is_none() {
+            if let Some(tuning) = model::pth::merged_state_tuning(path)? {
+                loaded.model = with_state_tuning(loaded.model, tuning)?;
+            }
+        }
         return Ok(loaded);
     }
     load_gguf(Arc::new(GgufFile::open(path)?), opts)
@@ -139,16 +147,15 @@ pub fn load_gguf(file: Arc<GgufFile>, opts: &LoadOptions) -> Result<Loaded, Load
         }
     }
     let model = match &opts.init_state {
-        Some(file) => with_state_tuning(model, file)?,
+        Some(file) => with_state_tuning(model, model::pth::read_state_tuning(file)?)?,
         None => model,
     };
     Ok(Loaded { model, tokenizer, path })
 }
 
-/// `model`, starting every sequence from the state-tuning file `file`; a file tuned for another
-/// model (layers, heads, head size) is refused with both sides named.
-pub fn with_state_tuning(model: Box<dyn Model>, file: &Path) -> Result<Box<dyn Model>, LoadError> {
-    let tuning = model::pth::read_state_tuning(file)?;
+/// `model`, starting every sequence from the states of `tuning`; states tuned for another model
+/// (layers, heads, head size) are refused with both sides named.
+pub fn with_state_tuning(model: Box<dyn Model>, tuning: model::pth::StateTuning) -> Result<Box<dyn Model>, LoadError> {
     let initial = tuning.to_host_state(&model.info().hparams)?;
     Ok(Box::new(model::WithInitialState::new(model, initial)?))
 }

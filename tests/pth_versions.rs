@@ -60,9 +60,13 @@ fn every_version_and_dtype_loads_runs_serial_as_chunked_and_round_trips_through_
             }
             let (all, one_by_one) = (chunked(&mut loaded), serial(&mut loaded));
             assert_eq!(all.len(), tokens().len());
-            // Same math, other summation order in the chunked matrix products.
+            // Same math. f16 matrices take the cpu backend's AMX path in chunks of 16 tokens or
+            // more (activations split into bf16 pairs, ~16 bits): measured up to 5.2e-5 there, and
+            // 0 for f32 and bf16 (which the reader widens to f32).
             let d = max_diff(&all, &one_by_one);
-            assert!(d < 1e-4, "{tag}: serial and chunked differ by {d}");
+            eprintln!("{tag}: serial vs chunked {d:.2e}");
+            let tol = if dtype == Dtype::F16 { 2e-4 } else { 1e-5 };
+            assert!(d <= tol, "{tag}: serial and chunked differ by {d} (allowed {tol})");
             // Logits move from position to position (the model is not degenerate).
             assert!(testkit::max_abs_diff(&all[0], &all[all.len() - 1]) > 0.1, "{tag}: flat logits");
             assert!(all.iter().flatten().all(|v| v.is_finite()), "{tag}: non-finite logits");
@@ -93,6 +97,7 @@ fn half_precision_checkpoints_stay_close_to_their_f32_source() {
             let tag = format!("pthh-{}-{}", version.name(), dtype.name());
             let path = write_temp(&tag, "pth", &pth(&ts, dtype));
             let d = max_diff(&reference, &chunked(&mut load(&path)));
+            eprintln!("{tag}: {d:.2e} from the f32 checkpoint");
             assert!(d > 0.0 && d < tol, "{tag}: {d} from the f32 checkpoint (expected 0 < d < {tol})");
             std::fs::remove_file(&path).ok();
             n += 1;

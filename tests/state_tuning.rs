@@ -185,10 +185,48 @@ fn truncated_state_files_fail_cleanly_at_every_cut() {
 }
 
 #[test]
-fn probe_merged() {
-    let mut ts = checkpoint(Version::V6, &SMALL, 5);
-    ts.extend(state_tuning(&SMALL, 9));
-    let p = write_temp("st-merged", "pth", &pth(&ts, Dtype::F32));
-    let r = aviary::load(&p, &opts(None));
-    eprintln!("merged: {:?}", r.as_ref().err().map(|e| e.to_string()));
+fn time_state_merged_into_a_model_checkpoint_is_its_initial_state() {
+    // The `rwkv` package runs a v5/v6 checkpoint holding `time_state` from those states.
+    let ts = state_tuning(&SMALL, 9);
+    let mut merged = checkpoint(Version::V6, &SMALL, 5);
+    merged.extend(ts.iter().cloned());
+    let path = write_temp("st-merged", "pth", &pth(&merged, Dtype::F32));
+    let plain = model_file("merged-plain", Version::V6, &SMALL);
+    let want = first_logits(&mut aviary::load(&plain, &opts(None)).unwrap(), Some(&expected_state(&ts, &SMALL, Dtype::F32)));
+    let mut loaded = aviary::load(&path, &opts(None)).unwrap();
+    let s = loaded.model.new_state().unwrap();
+    assert_eq!(loaded.model.save_state(s).unwrap(), expected_state(&ts, &SMALL, Dtype::F32));
+    let got = first_logits(&mut loaded, None);
+    assert!(want.iter().flatten().zip(got.iter().flatten()).all(|(a, b)| a.to_bits() == b.to_bits()));
+    // An explicit initial state wins over the merged one.
+    let other = state_tuning(&SMALL, 10);
+    let other_file = state_file("merged-other", &other, Dtype::F32);
+    let mut loaded = aviary::load(&path, &opts(Some(&other_file))).unwrap();
+    let s = loaded.model.new_state().unwrap();
+    assert_eq!(loaded.model.save_state(s).unwrap(), expected_state(&other, &SMALL, Dtype::F32));
+    for p in [path, plain, other_file] {
+        std::fs::remove_file(p).ok();
+    }
+}
+
+#[test]
+fn batched_decode_runs_from_the_tuned_state_too() {
+    let model = model_file("batch", Version::V7, &SMALL);
+    let state = state_file("batch", &state_tuning(&SMALL, 12), Dtype::F32);
+    let mut loaded = aviary::load(&model, &opts(Some(&state))).unwrap();
+    let m = loaded.model.as_mut();
+    let (a, b) = (m.new_state().unwrap(), m.new_state().unwrap());
+    m.forward(a, &TOKENS[..2], LogitsMode::None).unwrap();
+    let batched = m.decode_batch(&[a, b], &[7, 9]).unwrap();
+    let (c, d) = (m.new_state().unwrap(), m.new_state().unwrap());
+    m.forward(c, &TOKENS[..2], LogitsMode::None).unwrap();
+    let one = m.forward(c, &[7], LogitsMode::Last).unwrap().pop().unwrap();
+    let two = m.forward(d, &[9], LogitsMode::Last).unwrap().pop().unwrap();
+    assert_eq!(batched.len(), 2);
+    for (x, y) in [(&batched[0], &one), (&batched[1], &two)] {
+        let diff = testkit::max_abs_diff(x, y);
+        assert!(diff < 1e-4, "batched decode from the tuned state differs by {diff}");
+    }
+    std::fs::remove_file(model).ok();
+    std::fs::remove_file(state).ok();
 }

@@ -44,6 +44,11 @@ pub fn run(a: ConvertArgs) -> Result<()> {
     let default_eps = if is_pth { Some(model::pth::BLINKDL_GROUP_NORM_EPS) } else { None };
     let opts = LegacyOptions { rwkv5_group_norm_eps: a.group_norm_eps.or(default_eps) };
     let w = aviary::legacy::legacy_to_gguf(&a.input, &opts)?;
+    if is_pth {
+        if let Some(t) = model::pth::merged_state_tuning(&a.input)? {
+            eprintln!("warning: {}: the att.time_state of {} layers (a state-tuned model) has no place in GGUF and is left out; run the GGUF with `--init-state {}` to start from it", a.input.display(), t.n_layer(), a.input.display());
+        }
+    }
     let arch = version.architecture();
     eprintln!("{}: RWKV-{version} ({}), {} tensors, writing {arch}", a.input.display(), if is_pth { "PyTorch checkpoint" } else { "rwkv.cpp" }, w.tensor_count());
     match a.file_type {

@@ -66,7 +66,8 @@ pub struct ModelArgs {
     #[arg(long, value_name = "FILE.pth")]
     pub init_state: Option<std::path::PathBuf>,
     /// RWKV-5 GroupNorm epsilon for .pth and rwkv.cpp inputs (default: 64e-5 for .pth, what
-    /// BlinkDL's code uses; 1e-5 for rwkv.cpp files, what rwkv.cpp computes with).
+    /// BlinkDL's code uses; 1e-5 for rwkv.cpp files, what rwkv.cpp computes with). GGUF files
+    /// carry their own.
     #[arg(long, value_name = "EPS")]
     pub group_norm_eps: Option<f32>,
 }

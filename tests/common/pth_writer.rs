@@ -170,7 +170,7 @@ pub fn zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
         out.extend(head(0x0403_4b50, false, 4 + pad));
         out.extend(b"FB");
         out.extend((pad as u16).to_le_bytes());
-        out.extend(std::iter::repeat(b'Z').take(pad));
+        out.extend(vec![b'Z'; pad]);
         debug_assert_eq!(out.len() % 64, 0);
         out.extend(data);
         central.extend(head(0x0201_4b50, true, 0));

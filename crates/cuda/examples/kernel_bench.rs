@@ -94,14 +94,12 @@ fn matvecs(b: &mut CudaBackend, rng: &mut Rng, quick: bool) {
     let shapes = [(2560usize, 2560usize), (10240, 2560), (2560, 10240), (65536, 2560)];
     let types = if quick { vec![GgmlType::Q4_K] } else { vec![GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16, GgmlType::Q8_0] };
     // old: matmul.cu's warp per row; float: matvec.cu's float path (x in shared memory for block
-    // formats); int: the integer path (Q4_K; other formats run the float path there too).
+    // formats); new: the defaults (Q4_K on the integer path, big F16 on matmul.cu).
     let variants = [
         ("old", "fast_matvec=0"),
-        ("float", "mv_int=0"),
-        ("float-gx", "mv_int=0,mv_smem=0"),
-        ("int", ""),
-        ("int-r1", "mv_rows=1"),
-        ("int-66", "mv_int_blocks=66"),
+        ("float", "mv_int=0,mv_f16_warp=0"),
+        ("new", ""),
+        ("new-r1", "mv_rows=1"),
     ];
     for &ty in &types {
         for &(m, k) in &shapes {

@@ -37,8 +37,15 @@ impl CudaBackend {
         tokens == 1 && self.tuning.fast_matvec
     }
 
+    /// Big F16 matrices go to matmul.cu's warp-per-row kernel for one token: it keeps four 16-byte
+    /// loads per lane in flight, where matvec.cu's float path keeps two (kernel_bench on the H200:
+    /// 2560×10240 19.7 µs against 32.5 µs, 10240×2560 16.1 against 19.8).
+    fn big_f16(&self, w: &CudaWeight) -> bool {
+        self.tuning.mv_f16_warp && w.ty == GgmlType::F16 && w.rows * w.cols >= 1 << 20
+    }
+
     fn matmul_epi(&mut self, w: &CudaWeight, x: &CudaAct, out: &CudaAct, epi: i32, bias: Option<&CudaWeight>) {
-        if self.use_matvec(x.rows) && out.rows == 1 {
+        if self.use_matvec(x.rows) && out.rows == 1 && !self.big_f16(w) {
             if let Some(job) = self.matvec_job(w, x, out, epi, bias) {
                 self.queue_stage1(job);
             }

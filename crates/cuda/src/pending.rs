@@ -221,25 +221,44 @@ fn int_path(job: &MvJob, tuning: &Tuning, shared_limit: usize) -> bool {
     tuning.mv_int && job.format.name == "q4_k" && job.k % 256 == 0 && int_shared_bytes(job.k) <= shared_limit
 }
 
-/// (rows per group, threads per group) on the integer path. A group's lanes start from the largest
-/// power of two (at most a warp) that divides the row's 64-element units, so every lane gets the same
-/// number of units; short matrices trade rows per group, then equal shares, for more threads.
-fn int_shape(job: &MvJob, tuning: &Tuning) -> (usize, usize) {
-    let units = job.k / 64;
-    let floor_pow2 = 1usize << (usize::BITS - 1 - units.max(1).leading_zeros());
-    let mut tpr = (units & units.wrapping_neg()).clamp(1, 32);
-    let mut r = rows_per_group(job, tuning);
-    let want = tuning.mv_int_blocks * MV_INT_THREADS;
-    while job.m.div_ceil(r) * tpr < want {
-        if r > 1 {
-            r = 1;
-        } else if tpr < floor_pow2.min(32) {
-            tpr *= 2;
-        } else {
-            break;
+/// (rows per group, threads per group) on the integer path for a job given `cap` blocks. One-token
+/// matvecs of a few MB are latency-bound: a lane waits about one memory latency per step (one unit
+/// of each of its rows), so the shape with the fewest steps per block wins: rounds of the grid
+/// (row groups past `cap` blocks' worth wait for a second round) times units per lane. Ties go to
+/// more blocks. Lanes per group are powers of two from the largest that divides the row's 64-element
+/// units (equal shares) to a warp; 2 rows per group when the tuning allows and M ≥ 512.
+fn int_shape(job: &MvJob, tuning: &Tuning, cap: usize) -> (usize, usize) {
+    let mut best = (usize::MAX, 0usize, (1usize, 1usize));
+    for r in [rows_per_group(job, tuning), 1] {
+        let (cost, blocks, tpr) = int_lanes(job, r, cap);
+        if cost < best.0 || (cost == best.0 && blocks > best.1) {
+            best = (cost, blocks, (r, tpr));
         }
     }
-    (r, tpr)
+    best.2
+}
+
+/// For `r` rows per group: (cost, blocks, lanes per group) of the best lane count (see int_shape).
+fn int_lanes(job: &MvJob, r: usize, cap: usize) -> (usize, usize, usize) {
+    let units = job.k / 64;
+    let top = (1usize << (usize::BITS - 1 - units.max(1).leading_zeros())).min(32);
+    let mut best = (usize::MAX, 0usize, 1usize);
+    let mut tpr = (units & units.wrapping_neg()).clamp(1, top);
+    while tpr <= top {
+        let blocks = job.m.div_ceil(r).div_ceil(MV_INT_THREADS / tpr);
+        let cost = blocks.div_ceil(cap.max(1)) * units.div_ceil(tpr);
+        if cost < best.0 || (cost == best.0 && blocks > best.1) {
+            best = (cost, blocks, tpr);
+        }
+        tpr *= 2;
+    }
+    best
+}
+
+/// Each job's share of a launch's `mv_int_blocks`, by rows.
+fn int_caps(jobs: &[&MvJob], tuning: &Tuning) -> Vec<usize> {
+    let rows: usize = jobs.iter().map(|j| j.m).sum::<usize>().max(1);
+    jobs.iter().map(|j| (tuning.mv_int_blocks * j.m / rows).max(1)).collect()
 }
 
 /// Units matvec.cu's decoder for `format` cuts a row of `k` elements into.
@@ -278,7 +297,8 @@ pub(crate) fn threads_per_row(units: usize, row_groups: usize, target: usize) ->
 fn kernel_for(job: &MvJob, tuning: &Tuning, shared_limit: usize) -> String {
     match job.format.name {
         "f16v" | "f32v" => "mv_mix_r1".to_string(),
-        name if int_path(job, tuning, shared_limit) => format!("mv_{name}_r{}", int_shape(job, tuning).0),
+        // The launch's other jobs are not known yet: R is chosen for the job alone.
+        name if int_path(job, tuning, shared_limit) => format!("mv_{name}_r{}", int_shape(job, tuning, tuning.mv_int_blocks).0),
         name => format!("mv_{name}_r{}", rows_per_group(job, tuning)),
     }
 }
@@ -287,7 +307,13 @@ fn kernel_for(job: &MvJob, tuning: &Tuning, shared_limit: usize) -> String {
 /// about `mv_int_blocks` (every job keeps at least one); a block then walks row groups
 /// b, b + blocks, ... (the descriptor's `pad1` word holds its block count).
 fn plan_int_launch(kernel: String, jobs: &[&MvJob], tuning: &Tuning) -> MvLaunch {
-    let shapes: Vec<(usize, usize)> = jobs.iter().map(|j| int_shape(j, tuning)).collect();
+    // R is fixed by the kernel name; lanes per group follow each job's share of the blocks.
+    let r_fixed = if kernel.ends_with("_r2") { 2 } else { 1 };
+    let shapes: Vec<(usize, usize)> = jobs
+        .iter()
+        .zip(int_caps(jobs, tuning))
+        .map(|(j, cap)| (r_fixed, int_lanes(j, r_fixed, cap).2))
+        .collect();
     let needed: Vec<usize> =
         jobs.iter().zip(&shapes).map(|(j, &(r, tpr))| j.m.div_ceil(r).div_ceil(MV_INT_THREADS / tpr)).collect();
     let total: usize = needed.iter().sum();

@@ -33,6 +33,9 @@ pub struct Tuning {
     /// Most blocks of one launch on the integer path (each block walks many row groups; the default
     /// is one per SM of the H200).
     pub mv_int_blocks: usize,
+    /// One-token F16 matmuls of at least 2^20 weights on matmul.cu's warp-per-row kernel instead of
+    /// matvec.cu (faster there, at the cost of batching and folds).
+    pub mv_f16_warp: bool,
     /// Capture multi-token steps as CUDA graphs too (by default they are launched directly: a prompt
     /// rarely repeats its exact buffers, and capture costs more than the launches it saves).
     pub graphs_for_prefill: bool,
@@ -59,6 +62,7 @@ impl Default for Tuning {
             mv_target_threads: 132 * 256,
             mv_int: true,
             mv_int_blocks: 132,
+            mv_f16_warp: true,
             graphs_for_prefill: false,
             gemm_min_tokens: GEMM_MIN_TOKENS,
         }
@@ -104,6 +108,7 @@ impl Tuning {
                 "mv_smem" => self.mv_smem = flag()?,
                 "mv_int" => self.mv_int = flag()?,
                 "mv_int_blocks" => self.mv_int_blocks = number()?.max(1),
+                "mv_f16_warp" => self.mv_f16_warp = flag()?,
                 "graphs_for_prefill" => self.graphs_for_prefill = flag()?,
                 "gemm" => match value {
                     "cublas" => self.gemm_min_tokens = GEMM_MIN_TOKENS,

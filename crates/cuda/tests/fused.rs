@@ -26,7 +26,7 @@ fn tunings() -> [(&'static str, Tuning); 5] {
     let mut few = Tuning::default();
     few.apply("mv_int_blocks=3").unwrap();
     let mut float = Tuning::default();
-    float.apply("mv_int=0").unwrap();
+    float.apply("mv_int=0,mv_f16_warp=0").unwrap();
     [("fast", Tuning::default()), ("fast r1 wide", r1), ("int 3 blocks", few), ("float matvec", float), ("slow", slow)]
 }
 

@@ -63,4 +63,13 @@ impl Model for WithInitialState {
     fn forward_argmax(&mut self, id: StateId, tokens: &[u32]) -> Result<u32, ModelError> {
         self.inner.forward_argmax(id, tokens)
     }
+
+    // Every provided method is passed on too, so a backend's batched or on-device versions stay in use.
+    fn decode_batch(&mut self, ids: &[StateId], tokens: &[u32]) -> Result<Vec<Vec<f32>>, ModelError> {
+        self.inner.decode_batch(ids, tokens)
+    }
+
+    fn decode_batch_argmax(&mut self, ids: &[StateId], tokens: &[u32]) -> Result<Vec<u32>, ModelError> {
+        self.inner.decode_batch_argmax(ids, tokens)
+    }
 }

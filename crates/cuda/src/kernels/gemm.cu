@@ -6,7 +6,8 @@
 // transient f16 panel [rows, K], row-major (what cuBLAS reads as a K × rows column-major matrix).
 // Decoding is blocks.cuh's, bit for bit equal to crates/quant; the one rounding is f32 → f16
 // (round to nearest even), so a panel value is exactly f16(dequantize(W)). Thread per unit of work
-// (8..32 elements, see blocks.cuh); grid (ceil(units per row / 128), rows), 128 threads.
+// (8..32 elements, see blocks.cuh); grid (ceil(units per row / 128), rows), 128 threads. The panel
+// must be 16-byte aligned (a fresh allocation) for the vector stores.
 //
 // gemm_split_x: x [n] f32 → parts in f16 (or bf16): hi = r(x), lo = r(x − hi), lo2 = r(x − hi − lo)
 // (lo2 only for bf16: three bf16 parts carry 24 bits, two f16 parts ~22). Summed GEMMs over the
@@ -39,10 +40,33 @@ __device__ __forceinline__ void dequant_body(const u8* __restrict__ w, u64 row_b
     float v[ELEMS];
     F::decode(w + (u64)(row0 + r) * row_bytes + (u64)b * F::BLOCK_BYTES, u, v);
     u16* dst = panel + (u64)r * K + (u64)b * F::BLOCK_ELEMS + F::base(u);
+    // Whole runs as 16- or 8-byte stores (a run starts at a multiple of its length: K is a whole
+    // number of blocks, and the float formats with runs of 8 or 4 need K % 8 or K % 4 == 0).
 #pragma unroll
-    for (int gi = 0; gi < F::GROUPS; ++gi)
+    for (int gi = 0; gi < F::GROUPS; ++gi) {
+        const float* vg = v + gi * F::GLEN;
+        u16* d = dst + gi * F::GSTRIDE;
+        if (F::GLEN % 8 == 0) {
 #pragma unroll
-        for (int j = 0; j < F::GLEN; ++j) dst[gi * F::GSTRIDE + j] = f32_to_f16_rn(v[gi * F::GLEN + j]);
+            for (int j = 0; j < F::GLEN; j += 8) {
+                u32 h[4];
+#pragma unroll
+                for (int q = 0; q < 4; ++q)
+                    h[q] = (u32)f32_to_f16_rn(vg[j + 2 * q]) | ((u32)f32_to_f16_rn(vg[j + 2 * q + 1]) << 16);
+                *(uint4*)(d + j) = make_uint4(h[0], h[1], h[2], h[3]);
+            }
+        } else if (F::GLEN % 4 == 0) {
+#pragma unroll
+            for (int j = 0; j < F::GLEN; j += 4) {
+                const u32 h0 = (u32)f32_to_f16_rn(vg[j]) | ((u32)f32_to_f16_rn(vg[j + 1]) << 16);
+                const u32 h1 = (u32)f32_to_f16_rn(vg[j + 2]) | ((u32)f32_to_f16_rn(vg[j + 3]) << 16);
+                *(uint2*)(d + j) = make_uint2(h0, h1);
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < F::GLEN; ++j) d[j] = f32_to_f16_rn(vg[j]);
+        }
+    }
 }
 
 #define DEQUANT_KERNEL(NAME, F)                                                                               \

@@ -17,7 +17,7 @@ use crate::legacy::{LegacyFile, LegacyVersion, MAGIC};
 use crate::ModelError;
 use pickle::{Dtype, TensorRef, Value};
 
-pub use state_tuning::{read_state_tuning, state_tuning_from_bytes, StateTuning};
+pub use state_tuning::{merged_state_tuning, read_state_tuning, state_tuning_from_bytes, StateTuning};
 pub use zip::has_zip_magic;
 
 /// BlinkDL's GroupNorm epsilon for RWKV-5 (spec §5.3), the right default for `.pth` checkpoints.
@@ -41,7 +41,12 @@ pub fn open(path: impl AsRef<Path>) -> Result<LegacyFile, ModelError> {
 /// As [`open`], for a checkpoint held in memory; `name` is used in messages and metadata.
 pub fn from_bytes(bytes: &[u8], name: &str) -> Result<LegacyFile, ModelError> {
     let bad = |detail: String| ModelError::Pth { file: name.to_string(), detail };
-    let tensors = read_state_dict(bytes).map_err(bad)?;
+    // State-tuning tensors merged into a model are its initial state, not weights
+    // (`merged_state_tuning` reads them).
+    let (states, tensors): (Vec<Tensor>, Vec<Tensor>) = read_state_dict(bytes, |_| true).map_err(bad)?.into_iter().partition(|t| state_tuning::is_time_state(&t.name));
+    if !states.is_empty() && !tensors.iter().any(|t| t.name == "emb.weight") {
+        return Err(bad("missing required tensor 'emb.weight': this is a state-tuning file (only att.time_state), give it as the initial state of a model (--init-state)".into()));
+    }
     let image = legacy_image(tensors).map_err(bad)?;
     let mut f = LegacyFile::from_bytes(image, name)?;
     f.blinkdl_values = true;
@@ -71,7 +76,9 @@ impl Tensor {
     }
 }
 
-fn read_state_dict(bytes: &[u8]) -> Result<Vec<Tensor>, String> {
+/// The tensors of a `torch.save`d state dict whose names pass `keep` (the others' storages are not
+/// copied).
+fn read_state_dict(bytes: &[u8], keep: impl Fn(&str) -> bool) -> Result<Vec<Tensor>, String> {
     let zip = zip::ZipIndex::parse(bytes)?;
     let pkl = zip.entries.keys().filter(|k| k.ends_with("data.pkl") && k.matches('/').count() <= 1).min_by_key(|k| k.len())
         .ok_or_else(|| "zip has no data.pkl: not a torch.save archive".to_string())?;
@@ -84,6 +91,9 @@ fn read_state_dict(bytes: &[u8]) -> Result<Vec<Tensor>, String> {
         let (Value::Str(name), Value::Tensor(t)) = (&k, &v) else {
             return Err(format!("state dict entry {k:?} is {v:?}, expected a tensor under a string key"));
         };
+        if !keep(name) {
+            continue;
+        }
         let range = zip.entries.get(&format!("{prefix}data/{}", t.key)).ok_or_else(|| format!("tensor '{name}': storage 'data/{}' is missing from the archive", t.key))?;
         out.push(tensor_data(name, t, &bytes[range.clone()])?);
     }
@@ -136,12 +146,7 @@ fn transpose(data: &[u8], es: usize, batch: usize, r: usize, c: usize) -> Vec<u8
 fn legacy_image(mut ts: Vec<Tensor>) -> Result<Vec<u8>, String> {
     let has = |ts: &[Tensor], s: &str| ts.iter().any(|t| t.name == format!("blocks.0.att.{s}"));
     let ver = LegacyVersion::detect_by(|s| has(&ts, s));
-    let Some(emb) = ts.iter().find(|t| t.name == "emb.weight") else {
-        if ts.iter().any(|t| t.name.ends_with(".att.time_state")) {
-            return Err("missing required tensor 'emb.weight': this is a state-tuning file (only att.time_state), give it as the initial state of a model (--init-state)".into());
-        }
-        return Err("missing required tensor 'emb.weight'".into());
-    };
+    let emb = ts.iter().find(|t| t.name == "emb.weight").ok_or("missing required tensor 'emb.weight'")?;
     let (n_vocab, n_embd) = match emb.shape[..] {
         [v, c] => (v, c),
         _ => return Err(format!("emb.weight has shape {:?}, expected (n_vocab, n_embd)", emb.shape)),

@@ -25,6 +25,10 @@ pub struct StateTuning {
 
 const SUFFIX: &str = ".att.time_state";
 
+pub(super) fn is_time_state(name: &str) -> bool {
+    name.starts_with("blocks.") && name.ends_with(SUFFIX)
+}
+
 fn tensor_name(layer: usize) -> String {
     format!("blocks.{layer}{SUFFIX}")
 }
@@ -39,11 +43,17 @@ pub fn read_state_tuning(path: impl AsRef<Path>) -> Result<StateTuning, ModelErr
 
 /// As [`read_state_tuning`], for a file held in memory; `name` is used in messages.
 pub fn state_tuning_from_bytes(bytes: &[u8], name: &str) -> Result<StateTuning, ModelError> {
+    let tensors = super::read_state_dict(bytes, is_time_state).map_err(|detail| ModelError::Pth { file: name.to_string(), detail })?;
+    from_tensors(tensors, name)
+}
+
+fn from_tensors(tensors: Vec<super::Tensor>, name: &str) -> Result<StateTuning, ModelError> {
     let bad = |detail: String| ModelError::Pth { file: name.to_string(), detail };
-    let tensors = super::read_state_dict(bytes).map_err(bad)?;
     let mut found: Vec<(usize, super::Tensor)> = Vec::new();
     for t in tensors {
-        let Some(layer) = t.name.strip_prefix("blocks.").and_then(|r| r.strip_suffix(SUFFIX)) else { continue };
+        let Some(layer) = t.name.strip_prefix("blocks.").and_then(|r| r.strip_suffix(SUFFIX)) else {
+            continue;
+        };
         let layer: usize = layer.parse().map_err(|_| bad(format!("tensor '{}' does not name a layer number", t.name)))?;
         found.push((layer, t));
     }
@@ -72,6 +82,24 @@ pub fn state_tuning_from_bytes(bytes: &[u8], name: &str) -> Result<StateTuning, 
         layers.push(t.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
     }
     Ok(StateTuning { source: name.to_string(), n_head, head_size, layers })
+}
+
+/// The `time_state` tensors of a model checkpoint they were merged into, if it has any: the `rwkv`
+/// package (RWKV-5/6) starts every sequence from them, and so does `aviary::load`. The file is
+/// mapped, and only those tensors are copied.
+pub fn merged_state_tuning(path: impl AsRef<Path>) -> Result<Option<StateTuning>, ModelError> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let cannot = |e: std::io::Error| ModelError::Pth { file: name.clone(), detail: format!("cannot read: {e}") };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    // SAFETY: read-only mapping of a file aviary does not write; a file truncated underneath is the
+    // same hazard as for every mapped GGUF.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(cannot)?;
+    let tensors = super::read_state_dict(&map, is_time_state).map_err(|detail| ModelError::Pth { file: name.clone(), detail })?;
+    if tensors.is_empty() {
+        return Ok(None);
+    }
+    from_tensors(tensors, &name).map(Some)
 }
 
 impl StateTuning {

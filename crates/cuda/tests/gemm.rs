@@ -1,0 +1,231 @@
+//! The cuBLAS path for multi-token matmuls (src/gemm.rs, src/kernels/gemm.cu) against scalar
+//! references on seeded random odd sizes: the f16 dequantizer bit for bit against crates/quant, the
+//! GEMMs (with and without the activation split, every weight type, every epilogue) against f64
+//! sums, and GEMMs captured into a CUDA graph. Without a GPU every test prints "SKIPPED: no CUDA
+//! device" and passes; without libcublas the matmul tests skip loudly too, unless
+//! `AVIARY_REQUIRE_CUBLAS` is set, where that fails.
+
+mod common;
+mod kernel_common;
+
+use cuda::{CudaBackend, Tuning};
+use gguf::GgmlType;
+use model::{LoraKind, Ops};
+use testkit::TestRng;
+
+use kernel_common::*;
+
+/// The backend with the cuBLAS path on from one token, or `None` (said loudly) without cuBLAS.
+fn cublas_backend(split: i32) -> Option<CudaBackend> {
+    let mut b = common::backend()?;
+    if !b.cublas_available() {
+        if std::env::var_os("AVIARY_REQUIRE_CUBLAS").is_some() {
+            panic!("AVIARY_REQUIRE_CUBLAS is set but libcublas could not be loaded");
+        }
+        eprintln!("\n!!! SKIPPED: libcublas not loadable\n");
+        return None;
+    }
+    let mut t = Tuning::default();
+    t.gemm_min_tokens = 1;
+    t.mma_split = split;
+    b.set_tuning(t);
+    Some(b)
+}
+
+/// Row widths per type: several blocks; odd ones for the float types.
+fn widths(ty: GgmlType) -> Vec<usize> {
+    match ty.block_size() {
+        1 => vec![7, 65, 264],
+        32 => vec![32, 96, 288],
+        _ => vec![256, 768],
+    }
+}
+
+fn dequantize(ty: GgmlType, bytes: &[u8], row_bytes: usize, k: usize) -> Vec<f32> {
+    let mut out = vec![0f32; bytes.len() / row_bytes * k];
+    for (row, dst) in bytes.chunks_exact(row_bytes).zip(out.chunks_exact_mut(k)) {
+        quant::dequantize_row(ty, row, dst).expect("dequantize");
+    }
+    out
+}
+
+#[test]
+fn dequant_f16_is_exact_for_every_format() {
+    let Some(mut b) = common::backend() else { return };
+    let mut rng = TestRng::new(41);
+    let mut cases = 0;
+    for &ty in quant::SUPPORTED.iter() {
+        for k in widths(ty) {
+            let m = 37;
+            let (bytes, row_bytes) = random_matrix(&mut rng, ty, m, k);
+            let w = b.upload_raw("w", ty, m, k, &bytes).expect("upload");
+            let full = dequantize(ty, &bytes, row_bytes, k);
+            // A panel from the middle (odd start, odd length) and the whole matrix.
+            for (row0, rows) in [(3usize, 29usize), (0, m)] {
+                let got = b.dequantize_f16(&w, row0, rows).expect("dequantize_f16");
+                let want: Vec<u16> = full[row0 * k..(row0 + rows) * k].iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+                assert_eq!(got.len(), want.len());
+                if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+                    panic!(
+                        "dequant_f16 {ty} K={k} rows {row0}+{rows}: element {i} (row {}, col {}) is {:#06x}, expected {:#06x} (f32 {})",
+                        row0 + i / k,
+                        i % k,
+                        got[i],
+                        want[i],
+                        full[row0 * k + i]
+                    );
+                }
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!(cases, quant::SUPPORTED.len() * 3 * 2);
+}
+
+/// out = x · Wᵀ in f64 over the given weight values.
+fn reference(w: &[f32], x: &[f32], m: usize, k: usize, t: usize) -> (Vec<f64>, Vec<f64>) {
+    let (mut out, mut mag) = (vec![0f64; t * m], vec![0f64; t * m]);
+    for tt in 0..t {
+        for r in 0..m {
+            let (wr, xr) = (&w[r * k..(r + 1) * k], &x[tt * k..(tt + 1) * k]);
+            out[tt * m + r] = wr.iter().zip(xr).map(|(&a, &b)| a as f64 * b as f64).sum();
+            mag[tt * m + r] = wr.iter().zip(xr).map(|(&a, &b)| (a as f64 * b as f64).abs()).sum();
+        }
+    }
+    (out, mag)
+}
+
+/// The largest error relative to Σ|w·x| of each output.
+fn worst(got: &[f32], want: &[f64], mag: &[f64]) -> f64 {
+    got.iter().zip(want).zip(mag).map(|((&g, &w), &m)| (g as f64 - w).abs() / m.max(1e-30)).fold(0.0, f64::max)
+}
+
+#[test]
+fn cublas_matmul_matches_reference_for_every_type() {
+    let mut rng = TestRng::new(43);
+    for split in [2, 1] {
+        let Some(mut b) = cublas_backend(split) else { return };
+        let (mut cases, mut worst_vs_exact, mut worst_vs_rounded) = (0, 0f64, 0f64);
+        for &ty in quant::SUPPORTED.iter() {
+            for k in widths(ty) {
+                for (m, t) in [(65usize, 33usize), (33, 1), (129, 65), (17, 200)] {
+                    let (bytes, row_bytes) = random_matrix(&mut rng, ty, m, k);
+                    let wv = dequantize(ty, &bytes, row_bytes, k);
+                    let x = rng.vec(t * k, -1.0, 1.0);
+                    let w = b.upload_raw("w", ty, m, k, &bytes).expect("upload");
+                    let xa = act(&mut b, t, k, &x);
+                    let mut out = poisoned(&mut b, t, m);
+                    let before = b.cublas_calls();
+                    b.matmul(&w, &xa, &mut out);
+                    let got = read(&mut b, &out);
+                    assert!(b.cublas_calls() > before, "{ty} M={m} K={k} T={t}: the cuBLAS path did not run");
+                    assert!(got.iter().all(|v| v.is_finite()), "{ty} M={m} K={k} T={t}: non-finite output (unwritten?)");
+                    let (exact, mag) = reference(&wv, &x, m, k, t);
+                    // The weights as the GEMM sees them: in place for F16/BF16/F32, else f16-rounded.
+                    let seen: Vec<f32> = if matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
+                        wv.clone()
+                    } else {
+                        wv.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
+                    };
+                    let (rounded, _) = reference(&seen, &x, m, k, t);
+                    let (e_exact, e_rounded) = (worst(&got, &exact, &mag), worst(&got, &rounded, &mag));
+                    let what = format!("cublas matmul {ty} M={m} K={k} T={t} split={split}");
+                    // Against the weights the GEMM sees: f32 accumulation, x at ~22 bits with the
+                    // split, 11 bits without (bf16: 24 bits with three parts, 8 with one).
+                    let tol_rounded = match (split, ty) {
+                        (2, _) | (_, GgmlType::F32) => 1e-5,
+                        (_, GgmlType::BF16) => 8e-3,
+                        _ => 1e-3,
+                    };
+                    assert!(e_rounded <= tol_rounded, "{what}: error {e_rounded:.2e} of Σ|w·x| vs the GEMM's weights (tolerance {tol_rounded:.0e})");
+                    // Against the exact weights: add f16's rounding of the dequantized weight.
+                    let tol_exact = tol_rounded + 5e-4;
+                    assert!(e_exact <= tol_exact, "{what}: error {e_exact:.2e} of Σ|w·x| vs exact weights (tolerance {tol_exact:.0e})");
+                    worst_vs_exact = worst_vs_exact.max(e_exact);
+                    worst_vs_rounded = worst_vs_rounded.max(e_rounded);
+                    cases += 1;
+                }
+            }
+        }
+        eprintln!(
+            "cublas matmul, split {split}: {cases} cases; worst error / Σ|w·x|: {worst_vs_exact:.2e} vs exact weights, {worst_vs_rounded:.2e} vs f16-rounded ones"
+        );
+        assert_eq!(cases, quant::SUPPORTED.len() * 3 * 4);
+    }
+}
+
+#[test]
+fn cublas_epilogues_match_cpu() {
+    let Some(mut b) = cublas_backend(2) else { return };
+    let mut rng = TestRng::new(47);
+    // The up matrix has `rank` columns: types of 32-element blocks at most.
+    for ty in [GgmlType::F16, GgmlType::Q5_0, GgmlType::Q8_0] {
+        let (c, rank, t) = (256usize, 64usize, 37usize);
+        for kind in [LoraKind::Decay, LoraKind::SigmoidOut, LoraKind::Gate] {
+            let (a_bytes, a_row) = random_matrix(&mut rng, ty, rank, c);
+            let (b_bytes, b_row) = random_matrix(&mut rng, ty, c, rank);
+            let bias = rng.vec(c, -1.0, 1.0);
+            let with_bias = kind != LoraKind::Gate;
+            let x = rng.vec(t * c, -1.0, 1.0);
+            let (mut mid_want, mut want) = (vec![0f32; t * rank], vec![0f32; t * c]);
+            let am = cpu::kernels::lora::MatrixRef { ty, bytes: &a_bytes, row_bytes: a_row, cols: c };
+            let bm = cpu::kernels::lora::MatrixRef { ty, bytes: &b_bytes, row_bytes: b_row, cols: rank };
+            cpu::kernels::lora::lora(kind, &x, &am, &bm, with_bias.then_some(&bias[..]), &mut mid_want, &mut want);
+
+            let aw = b.upload_raw("a", ty, rank, c, &a_bytes).unwrap();
+            let bw = b.upload_raw("b", ty, c, rank, &b_bytes).unwrap();
+            let biasw = vectors(&mut b, 1, c, &bias);
+            let xa = act(&mut b, t, c, &x);
+            let mut mid = poisoned(&mut b, t, rank);
+            let mut out = poisoned(&mut b, t, c);
+            let before = b.cublas_calls();
+            b.lora(kind, &xa, &aw, &bw, with_bias.then_some(&biasw), &mut mid, &mut out);
+            let got = read(&mut b, &out);
+            assert!(b.cublas_calls() >= before + 2, "lora {kind:?} {ty}: the cuBLAS path did not run");
+            // f16 weight rounding (quantized types) passes through tanh/sigmoid: ~1e-4 absolute.
+            let tol = if ty == GgmlType::F16 { 2e-5 } else { 1e-3 };
+            assert_close(&format!("cublas lora {kind:?} {ty} C={c} R={rank} T={t}"), &got, &want, tol);
+        }
+    }
+}
+
+#[test]
+fn cublas_gemms_replay_from_graphs() {
+    let Some(mut b) = cublas_backend(2) else { return };
+    let mut rng = TestRng::new(53);
+    let (m, k, t) = (301usize, 512usize, 67usize);
+    let ty = GgmlType::Q6_K;
+    let (bytes, row_bytes) = random_matrix(&mut rng, ty, m, k);
+    let wv = dequantize(ty, &bytes, row_bytes, k);
+    let w = b.upload_raw("w", ty, m, k, &bytes).unwrap();
+    let mut x = b.alloc(t, k).unwrap();
+    let mut out = b.alloc(t, m).unwrap();
+    let start = b.graph_stats();
+    for step in 0..4 {
+        let xv = rng.vec(t * k, -1.0, 1.0);
+        b.write(&mut x, &xv).unwrap();
+        // A batched decode step: kept in a graph (a plain multi-token step would run directly).
+        b.begin_batch_step().unwrap();
+        b.matmul(&w, &x, &mut out);
+        b.end_step().unwrap();
+        let got = read(&mut b, &out);
+        let (want, mag) = reference(&wv, &xv, m, k, t);
+        let e = worst(&got, &want, &mag);
+        assert!(e <= 1e-3, "graph step {step}: error {e:.2e} of Σ|w·x|");
+    }
+    let stats = b.graph_stats();
+    assert_eq!(stats.captures - start.captures, 1, "one capture for four identical steps");
+    assert_eq!(stats.replays - start.replays, 3, "three replays");
+}
+
+#[test]
+fn tuning_switches_the_path() {
+    let mut t = Tuning::default();
+    t.apply("gemm=mma").unwrap();
+    assert_eq!(t.gemm_min_tokens, usize::MAX);
+    t.apply("gemm=cublas").unwrap();
+    assert_eq!(t.gemm_min_tokens, Tuning::default().gemm_min_tokens);
+    t.apply("gemm_min_tokens=1").unwrap();
+    assert_eq!(t.gemm_min_tokens, 1);
+    assert!(t.apply("gemm=fast").unwrap_err().to_string().contains("gemm"));
+}
