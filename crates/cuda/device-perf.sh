@@ -9,7 +9,7 @@
 #   MODELS: synth specs to benchmark (default: synth:0.4b:q4_k_m synth:2.9b:q4_k_m synth:2.9b:f16)
 # Environment: PERF_SKIP_TESTS=1 skips the correctness steps, PERF_ABLATE="fuse=0;mma=0" adds bench
 # runs of the first 2.9b model under those AVIARY_CUDA_TUNING settings, PERF_KB_ARGS passes
-# arguments to kernel_bench (e.g. --quick).
+# arguments to kernel_bench (e.g. "--quick --no-prefill").
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BIN=bin-cuda

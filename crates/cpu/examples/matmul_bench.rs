@@ -72,12 +72,12 @@ fn main() {
             let mut out = vec![0f32; m * t];
             let mut acts = Vec::new();
             let reps = ((2e9 / (w.len() as f64 * t as f64)) as usize).clamp(3, 2000);
-            matmul(&pool, &kern, &w, &x, k, &mut out, &mut acts, planes);
+            matmul(&pool, &kern, &w, &x, k, &mut out, &mut acts, planes, true);
             let mut best = f64::MAX;
             for _ in 0..3 {
                 let t0 = Instant::now();
                 for _ in 0..reps {
-                    matmul(&pool, &kern, &w, &x, k, &mut out, &mut acts, planes);
+                    matmul(&pool, &kern, &w, &x, k, &mut out, &mut acts, planes, true);
                 }
                 best = best.min(t0.elapsed().as_secs_f64() / reps as f64);
             }

@@ -42,6 +42,10 @@ pub struct CpuBackend {
     acts: Vec<u8>,
     /// Activation planes per token for integer kernels (see `fast::matmul`).
     planes: usize,
+    /// Whether F32 matrices may run on AMX tiles: set once a non-F32 matrix is uploaded (an F32
+    /// file's matrices are all F32 and keep f32 arithmetic, held to 1e-4; in other files the F32
+    /// matrices are small LoRAs whose ~16-bit tile products are far inside the file's bound).
+    f32_tiles: bool,
     profile: Profile,
 }
 
@@ -50,7 +54,7 @@ impl CpuBackend {
     pub fn new(threads: usize) -> Result<Self, CpuError> {
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
         let pool = Pool::new(threads).map_err(|e| CpuError::ThreadPool { threads, reason: e.to_string() })?;
-        Ok(CpuBackend { pool, threads, isa: quant::fast::active(), acts: Vec::new(), planes: planes_from_env(), profile: Profile::from_env() })
+        Ok(CpuBackend { pool, threads, isa: quant::fast::active(), acts: Vec::new(), planes: planes_from_env(), f32_tiles: false, profile: Profile::from_env() })
     }
 
     /// The SIMD level the kernels run at.
@@ -102,6 +106,7 @@ struct FastMatrix<'a> {
     cols: usize,
     acts: &'a RefCell<Vec<u8>>,
     planes: usize,
+    f32_tiles: bool,
 }
 
 impl Matrix for FastMatrix<'_> {
@@ -111,7 +116,7 @@ impl Matrix for FastMatrix<'_> {
     fn matmul_rows(&self, rows: std::ops::Range<usize>, x: &[f32], out: &mut [f32]) {
         let rb = self.kernel.row_bytes();
         let bytes = &self.bytes[rows.start * rb..rows.end * rb];
-        fast::matmul::matmul(self.pool, self.kernel, bytes, x, self.cols, out, &mut self.acts.borrow_mut(), self.planes);
+        fast::matmul::matmul(self.pool, self.kernel, bytes, x, self.cols, out, &mut self.acts.borrow_mut(), self.planes, self.f32_tiles);
     }
 }
 
@@ -121,8 +126,8 @@ impl CpuBackend {
         let acts = RefCell::new(std::mem::take(&mut self.acts));
         let (ka, ba, ca) = fast_matrix(ws[0]);
         let (kb, bb, cb) = fast_matrix(ws[1]);
-        let a = FastMatrix { pool: &self.pool, kernel: ka, bytes: ba, cols: ca, acts: &acts, planes: self.planes };
-        let b = FastMatrix { pool: &self.pool, kernel: kb, bytes: bb, cols: cb, acts: &acts, planes: self.planes };
+        let a = FastMatrix { pool: &self.pool, kernel: ka, bytes: ba, cols: ca, acts: &acts, planes: self.planes, f32_tiles: self.f32_tiles };
+        let b = FastMatrix { pool: &self.pool, kernel: kb, bytes: bb, cols: cb, acts: &acts, planes: self.planes, f32_tiles: self.f32_tiles };
         let r = f(&a, &b);
         self.acts = acts.into_inner();
         r
@@ -164,6 +169,9 @@ impl Ops for CpuBackend {
         let (rows, cols) = (src.rows(), src.cols());
         let row_bytes = quant::row_bytes(src.info.ty, cols)?;
         let kernel = RowKernel::with_isa(self.isa, src.info.ty, cols)?;
+        if src.info.ty != quant::GgmlType::F32 {
+            self.f32_tiles = true;
+        }
         Ok(CpuWeight::Matrix { ty: src.info.ty, rows, cols, row_bytes, src: src.clone(), kernel })
     }
 
@@ -268,7 +276,7 @@ impl Ops for CpuBackend {
     fn matmul(&mut self, w: &CpuWeight, x: &CpuAct, out: &mut CpuAct) {
         let t0 = self.profile.start();
         let (kernel, bytes, cols) = fast_matrix(w);
-        fast::matmul::matmul(&self.pool, kernel, bytes, &x.data, cols, &mut out.data, &mut self.acts, self.planes);
+        fast::matmul::matmul(&self.pool, kernel, bytes, &x.data, cols, &mut out.data, &mut self.acts, self.planes, self.f32_tiles);
         self.profile.stop(t0, || { let m = matrix(w); format!("matmul {:?} {}x{} T={}", m.ty, m.bytes.len() / m.row_bytes, m.cols, x.rows) });
     }
 
@@ -285,8 +293,8 @@ impl Ops for CpuBackend {
         let t0 = self.profile.start();
         let bias = bias.map(CpuWeight::vectors);
         let (a, b) = (fast_matrix(a), fast_matrix(b));
-        fast::small_ops::lora(&self.pool, kind, &x.data, a, b, bias, &mut mid.data, &mut out.data, &mut self.acts, self.planes);
-        self.profile.stop(t0, || format!("lora {:?}", kind));
+        fast::small_ops::lora(&self.pool, kind, &x.data, a, b, bias, &mut mid.data, &mut out.data, &mut self.acts, self.planes, self.f32_tiles);
+        self.profile.stop(t0, || format!("lora {:?} T={}", kind, x.rows));
     }
 
     fn value_residual(&mut self, v: &mut CpuAct, v_first: &CpuAct, mix: &CpuAct) {
@@ -319,7 +327,7 @@ impl Ops for CpuBackend {
         } else {
             wkv7::wkv7(&inp, &mut k.data, &mut state.data, &mut y.data, head_size);
         }
-        self.profile.stop(t0, || "wkv7".to_string());
+        self.profile.stop(t0, || format!("wkv7 T={}", r.rows));
     }
 
     fn wkv7_output(

@@ -114,7 +114,14 @@ fn older_versions_give_sane_consistent_logits() {
         let serial_state = runner.new_state().unwrap();
         let serial: Vec<Vec<f32>> = toks.iter().map(|&t| runner.forward(serial_state, &[t], LogitsMode::Last).unwrap().remove(0)).collect();
         let diff = all.iter().zip(&serial).map(|(a, b)| testkit::max_abs_diff(a, b)).fold(0f32, f32::max);
-        assert!(diff <= 1e-4, "{name}: serial and chunked differ by {diff}");
+        // Strict where serial and chunked run the same kernels: FP32 files (F32 weights never take
+        // the AMX path) and every file without AMX. With AMX, chunks of 16+ tokens multiply on bf16
+        // tiles while single tokens use the integer kernels (the Q5_1 file's quantized activations
+        // are within 5e-2 of the f64 reference, see `older_versions_match_the_numpy_reference`).
+        let same_kernels = name.contains("FP32") || !quant::fast::amx::usable();
+        let tol = if !same_kernels && name.contains("Q5_1") { 5e-2 } else { 1e-4 };
+        eprintln!("{name}: serial vs chunked max abs diff {diff:.2e} (bound {tol:.0e})");
+        assert!(diff <= tol, "{name}: serial and chunked differ by {diff}");
 
         // Save after 11 tokens, disturb, restore into a fresh state, continue: same as uninterrupted.
         let (head, tail) = toks.split_at(11);
@@ -126,7 +133,10 @@ fn older_versions_give_sane_consistent_logits() {
         runner.load_state(fresh, &saved).unwrap();
         let resumed = runner.forward(fresh, tail, LogitsMode::All).unwrap();
         for (i, row) in resumed.iter().enumerate() {
-            assert_eq!(row, &all[head.len() + i], "{name}: restored run differs at {}", head.len() + i);
+            // Bit-identical with the same kernels; with AMX the 11-token head ran the integer
+            // kernels where the uninterrupted 64-token chunk ran the tiles.
+            let d = testkit::max_abs_diff(row, &all[head.len() + i]);
+            assert!(if same_kernels { d == 0.0 } else { d <= tol }, "{name}: restored run differs at {} by {d}", head.len() + i);
         }
         checked += 1;
     }

@@ -3,16 +3,18 @@
 //! mma.cu's hand-written tiles.
 //!
 //! For `out[T, M] = epi(x[T, K] · W[M, K]ᵀ + bias)`:
-//! - W in a block format is dequantized, a row panel at a time, into one transient f16 scratch
-//!   panel of at most [`PANEL_BYTES`] (gemm.cu's `dequant_f16_<fmt>`); each panel is one GEMM (two
-//!   with the activation split below) writing its columns of `out`. Weights at rest stay quantized;
-//!   the panel is reused by every matmul (stream order keeps them apart).
+//! - W in a block format is dequantized, a row panel at a time, into transient f16 scratch of at
+//!   most [`PANEL_BYTES`] (gemm.cu's `dequant_f16_<fmt>`): hi = f16(w) and, by default
+//!   (`gemm_exact`), lo = f16(w − hi), so the GEMMs see each weight to ~22 bits (f16 alone rounds
+//!   it by up to 2^-11, which moved tiny-model logits by up to 3e-3). Each panel's GEMMs write its
+//!   columns of `out`. Weights at rest stay quantized; the scratch is reused by every matmul
+//!   (stream order keeps them apart).
 //! - F16 and BF16 weights are read in place (no panel); F32 weights too, as an f32 GEMM (exact, and
 //!   F32 matrices are rare and small).
 //! - x is split into f16 hi + lo parts (bf16: hi + lo + lo2) by `gemm_split_x`, one GEMM per part,
-//!   the later ones accumulating (beta = 1): x then enters at f32-level accuracy, so the only
-//!   rounding beyond the CPU's is the dequantized weight's f16 rounding (2^-11 relative, far below
-//!   the quantization step). `mma_split=1` in [`Tuning`](crate::Tuning) uses one part instead.
+//!   the later ones accumulating (beta = 1): x then enters at f32-level accuracy. `mma_split=1` in
+//!   [`Tuning`](crate::Tuning) uses one part instead. A quantized matmul is then three GEMMs
+//!   (W_hi·x_hi, W_hi·x_lo, W_lo·x_hi; W_lo·x_lo is below f32's rounding).
 //! - The epilogue (activation, bias) runs as `gemm_epilogue` when there is one.
 //!
 //! Every GEMM is recorded as a [`GemmCall`] next to the kernel launches, so steps captured as CUDA
@@ -164,6 +166,11 @@ enum Availability {
     Missing,
 }
 
+/// Scratch slots: the weight panel's hi and lo parts, then x's parts (hi, lo, lo2).
+const PANEL_HI: usize = 0;
+const PANEL_LO: usize = 1;
+const X_PARTS: usize = 2;
+
 /// A device buffer that only grows, at a fixed address between growths (graphs refer to it).
 #[derive(Default)]
 struct Grown {
@@ -176,9 +183,8 @@ struct Grown {
 #[derive(Default)]
 pub(crate) struct GemmState {
     blas: Availability,
-    panel: Grown,
-    /// x's parts (hi, lo, lo2).
-    parts: [Grown; 3],
+    /// See PANEL_HI, PANEL_LO, X_PARTS.
+    slots: [Grown; 5],
     /// Outgrown buffers, which queued or captured work may still use: kept until the backend drops.
     retired: Vec<CudaSlice<u16>>,
     /// GEMM calls recorded so far (tests check that the path ran).
@@ -208,12 +214,9 @@ impl GemmState {
         }
     }
 
-    /// The address of `slot` (the panel, or part 0..3 of x) with room for `elems` u16.
-    fn buffer(&mut self, stream: &Arc<CudaStream>, slot: Option<usize>, elems: usize) -> Result<u64, CudaError> {
-        let g = match slot {
-            None => &mut self.panel,
-            Some(i) => &mut self.parts[i],
-        };
+    /// The address of scratch `slot` with room for `elems` u16.
+    fn buffer(&mut self, stream: &Arc<CudaStream>, slot: usize, elems: usize) -> Result<u64, CudaError> {
+        let g = &mut self.slots[slot];
         if g.elems < elems {
             let buf = stream.alloc_zeros::<u16>(elems).map_err(|e| CudaError::driver(format!("cuBLAS scratch of {elems} halves"), e))?;
             g.ptr = buf.device_ptr(stream).0;
@@ -238,23 +241,27 @@ impl CudaBackend {
     }
 
     /// Rows `row0 .. row0 + rows` of a block-format weight as gemm.cu's dequantizer writes them into
-    /// the panel (f16 bits, row-major), read back: for tests.
-    pub fn dequantize_f16(&mut self, w: &CudaWeight, row0: usize, rows: usize) -> Result<Vec<u16>, CudaError> {
+    /// the hi and lo panels (f16 bits, row-major), read back: for tests.
+    pub fn dequantize_f16(&mut self, w: &CudaWeight, row0: usize, rows: usize) -> Result<(Vec<u16>, Vec<u16>), CudaError> {
         let format = w.format.ok_or_else(|| CudaError::driver("dequantize_f16", "the weight is a vector parameter, not a matrix"))?;
         if row0 + rows > w.rows || rows == 0 || rows > u16::MAX as usize {
             return Err(CudaError::driver("dequantize_f16", format!("rows {row0}..{} of a [{}, {}] weight", row0 + rows, w.rows, w.cols)));
         }
         self.synchronize()?;
-        let buf = self.stream.alloc_zeros::<u16>(rows * w.cols).map_err(|e| CudaError::driver("dequantize_f16 buffer", e))?;
-        let ptr = buf.device_ptr(&self.stream).0;
-        self.gemm_dequant_launch(w, format, ptr, row0, rows);
+        let alloc = || self.stream.alloc_zeros::<u16>(rows * w.cols).map_err(|e| CudaError::driver("dequantize_f16 buffer", e));
+        let (hi, lo) = (alloc()?, alloc()?);
+        let (hp, lp) = (hi.device_ptr(&self.stream).0, lo.device_ptr(&self.stream).0);
+        self.gemm_dequant_launch(w, format, hp, lp, row0, rows);
         self.synchronize()?;
-        self.stream.clone_dtoh(&buf).map_err(|e| CudaError::driver("device-to-host copy", e))
+        let read = |b: &CudaSlice<u16>| self.stream.clone_dtoh(b).map_err(|e| CudaError::driver("device-to-host copy", e));
+        Ok((read(&hi)?, read(&lo)?))
     }
 
-    fn gemm_dequant_launch(&mut self, w: &CudaWeight, format: &crate::formats::Format, panel: u64, row0: usize, rows: usize) {
+    /// Launches dequant_f16_<fmt> for `rows` rows from `row0` into the hi panel (and lo, unless 0).
+    fn gemm_dequant_launch(&mut self, w: &CudaWeight, format: &crate::formats::Format, hi: u64, lo: u64, row0: usize, rows: usize) {
         let units = format.units_per_row(w.cols);
-        let args = vec![Arg::Ptr(w.ptr), Arg::U64(w.row_bytes as u64), Arg::Ptr(panel), Arg::I32(row0 as i32), Arg::I32(w.cols as i32)];
+        let args =
+            vec![Arg::Ptr(w.ptr), Arg::U64(w.row_bytes as u64), Arg::Ptr(hi), Arg::Ptr(lo), Arg::I32(row0 as i32), Arg::I32(w.cols as i32)];
         self.launch(&format!("dequant_f16_{}", format.name), (units.div_ceil(128).max(1) as u32, rows as u32, 1), 128, 0, args);
     }
 
@@ -305,21 +312,35 @@ impl CudaBackend {
                     Ok(p) => p,
                     Err(e) => return self.gemm_fail(e),
                 };
+                let exact = self.tuning.gemm_exact;
+                let panels = 1 + exact as usize;
                 // Whole rows per panel, a multiple of 64 (aligned column offsets into out) when
                 // there is room, within the grid's y limit.
-                let mut rows = (PANEL_BYTES / (2 * k)).clamp(1, m).min(u16::MAX as usize);
+                let mut rows = (PANEL_BYTES / (2 * k * panels)).clamp(1, m).min(u16::MAX as usize);
                 if rows > 64 && rows < m {
                     rows -= rows % 64;
                 }
-                let panel = match self.gemm.buffer(&self.stream, None, rows * k) {
+                let hi = match self.gemm.buffer(&self.stream, PANEL_HI, rows * k) {
                     Ok(p) => p,
                     Err(e) => return self.gemm_fail(e),
                 };
+                let lo = if exact {
+                    match self.gemm.buffer(&self.stream, PANEL_LO, rows * k) {
+                        Ok(p) => p,
+                        Err(e) => return self.gemm_fail(e),
+                    }
+                } else {
+                    0
+                };
                 for r0 in (0..m).step_by(rows) {
                     let n = rows.min(m - r0);
-                    self.gemm_dequant_launch(w, format, panel, r0, n);
-                    for (i, &p) in parts.iter().enumerate() {
-                        let c = call(GemmType::F16, n, panel, p, r0, i > 0);
+                    self.gemm_dequant_launch(w, format, hi, lo, r0, n);
+                    let mut pairs: Vec<(u64, u64)> = parts.iter().map(|&p| (hi, p)).collect();
+                    if exact {
+                        pairs.push((lo, parts[0]));
+                    }
+                    for (i, (a, b)) in pairs.into_iter().enumerate() {
+                        let c = call(GemmType::F16, n, a, b, r0, i > 0);
                         self.gemm.calls += 1;
                         let r = self.rec.push_gemm(c);
                         self.note(r);
@@ -345,7 +366,7 @@ impl CudaBackend {
         let n = x.len();
         let mut ptrs = Vec::with_capacity(parts);
         for i in 0..parts {
-            ptrs.push(self.gemm.buffer(&self.stream, Some(i), n)?);
+            ptrs.push(self.gemm.buffer(&self.stream, X_PARTS + i, n)?);
         }
         let at = |i: usize| Arg::Ptr(ptrs.get(i).copied().unwrap_or(0));
         let args = vec![Arg::Ptr(x.ptr), at(0), at(1), at(2), Arg::U64(n as u64), Arg::I32(bf16 as i32)];

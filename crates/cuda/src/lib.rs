@@ -13,8 +13,10 @@
 //! One-token steps (decode) run matrix-vector kernels built for bandwidth (`matvec.cu`: several
 //! independent products per launch, small element-wise ops folded into their epilogues), a fused
 //! layer_norm + token-shift lerp, and a fused WKV-7 recurrence + output stage for head size 64.
-//! Multi-token steps (prefill) run Q4_K, Q6_K and F16 matmuls on the tensor cores (`mma.cu`), other
-//! types on CUDA cores (`matmul.cu`). [`Tuning`] switches between the variants (for A/B timing).
+//! Multi-token matmuls of 32 tokens or more (prefill, batched decode) run on cuBLAS (`gemm.rs`:
+//! weights dequantized into a bounded transient f16 panel, f32-level accuracy); shorter ones, or all
+//! of them without libcublas, run Q4_K, Q6_K and F16 on the tensor cores (`mma.cu`), other types on
+//! CUDA cores (`matmul.cu`). [`Tuning`] switches between the variants (for A/B timing).
 //!
 //! RWKV-4, 5 and 6 run too (`ops_v456.rs`, `rwkv_v456.cu`, `token_shift_lora6.cu`): their WKV
 //! recurrences, GroupNorm, gates and token-shift LoRA as plain kernels, their matmuls on the paths

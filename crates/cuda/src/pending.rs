@@ -216,6 +216,9 @@ fn int_shared_bytes(k: usize) -> usize {
     3 * k + k / 4
 }
 
+/// Rows from which the integer path may put 2 rows in a group.
+const INT_TWO_ROWS_MIN_M: usize = 8192;
+
 /// Whether `job` runs on the integer path (Q4_K only, for now).
 fn int_path(job: &MvJob, tuning: &Tuning, shared_limit: usize) -> bool {
     tuning.mv_int && job.format.name == "q4_k" && job.k % 256 == 0 && int_shared_bytes(job.k) <= shared_limit
@@ -226,10 +229,13 @@ fn int_path(job: &MvJob, tuning: &Tuning, shared_limit: usize) -> bool {
 /// of each of its rows), so the shape with the fewest steps per block wins: rounds of the grid
 /// (row groups past `cap` blocks' worth wait for a second round) times units per lane. Ties go to
 /// more blocks. Lanes per group are powers of two from the largest that divides the row's 64-element
-/// units (equal shares) to a warp; 2 rows per group when the tuning allows and M ≥ 512.
+/// units (equal shares) to a warp; 2 rows per group when the tuning allows and M ≥ 8192.
 fn int_shape(job: &MvJob, tuning: &Tuning, cap: usize) -> (usize, usize) {
+    // Two rows per group only pay on tall matrices (kernel_bench, H200: 65536×2560 30.0 µs against
+    // 35.9 with one row; 2560×2560 7.0 against 6.0 and 2560×10240 13.5 against 12.7 the other way).
+    let rows: &[usize] = if job.m >= INT_TWO_ROWS_MIN_M { &[2, 1] } else { &[1] };
     let mut best = (usize::MAX, 0usize, (1usize, 1usize));
-    for r in [rows_per_group(job, tuning), 1] {
+    for &r in rows.iter().filter(|&&r| r <= rows_per_group(job, tuning)) {
         let (cost, blocks, tpr) = int_lanes(job, r, cap);
         if cost < best.0 || (cost == best.0 && blocks > best.1) {
             best = (cost, blocks, (r, tpr));
@@ -541,6 +547,26 @@ mod tests {
         let mut off = tuning.clone();
         off.mv_int = false;
         assert_eq!(plan_launches(&[a], &off, 48 * 1024)[0].mode, 1);
+    }
+
+    #[test]
+    fn integer_path_shapes_for_a_2_9b_model() {
+        let tuning = Tuning::default();
+        let shape = |m: usize, k: usize| {
+            let mut j = job(1, 2);
+            (j.m, j.k) = (m, k);
+            int_shape(&j, &tuning, 132)
+        };
+        // (rows per group, lanes per group): the kernel_bench winners on the H200.
+        assert_eq!(shape(2560, 2560), (1, 16));
+        assert_eq!(shape(10240, 2560), (2, 8));
+        assert_eq!(shape(2560, 10240), (1, 32));
+        assert_eq!(shape(65536, 2560), (2, 8));
+        let mut one = tuning.clone();
+        one.mv_rows = 1;
+        let mut j = job(1, 2);
+        (j.m, j.k) = (65536, 2560);
+        assert_eq!(int_shape(&j, &one, 132), (1, 8));
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Tuning {
     /// Multi-token matmuls of at least this many tokens run on cuBLAS (gemm.rs; `mma_split` picks
     /// its activation split too). `gemm=mma` turns it off, `gemm=cublas` restores the default.
     pub gemm_min_tokens: usize,
+    /// cuBLAS path: dequantized weights enter as f16 hi + lo parts (one more GEMM; f32-level
+    /// accuracy) instead of f16 alone (2^-11 relative rounding of every weight).
+    pub gemm_exact: bool,
 }
 
 /// The default `gemm_min_tokens`: below it, mma.cu's tiles waste less than cuBLAS's dequantized
@@ -65,6 +68,7 @@ impl Default for Tuning {
             mv_f16_warp: true,
             graphs_for_prefill: false,
             gemm_min_tokens: GEMM_MIN_TOKENS,
+            gemm_exact: true,
         }
     }
 }
@@ -116,6 +120,7 @@ impl Tuning {
                     _ => return Err(bad("gemm is cublas or mma")),
                 },
                 "gemm_min_tokens" => self.gemm_min_tokens = number()?.max(1),
+                "gemm_exact" => self.gemm_exact = flag()?,
                 _ => return Err(bad("unknown name")),
             }
         }

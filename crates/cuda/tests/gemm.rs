@@ -15,8 +15,9 @@ use testkit::TestRng;
 
 use kernel_common::*;
 
-/// The backend with the cuBLAS path on from one token, or `None` (said loudly) without cuBLAS.
-fn cublas_backend(split: i32) -> Option<CudaBackend> {
+/// The backend with the cuBLAS path on from one token (x in `split` parts, weights in hi + lo parts
+/// when `exact`), or `None` (said loudly) without cuBLAS.
+fn cublas_backend(split: i32, exact: bool) -> Option<CudaBackend> {
     let mut b = common::backend()?;
     if !b.cublas_available() {
         if std::env::var_os("AVIARY_REQUIRE_CUBLAS").is_some() {
@@ -25,10 +26,7 @@ fn cublas_backend(split: i32) -> Option<CudaBackend> {
         eprintln!("\n!!! SKIPPED: libcublas not loadable\n");
         return None;
     }
-    let mut t = Tuning::default();
-    t.gemm_min_tokens = 1;
-    t.mma_split = split;
-    b.set_tuning(t);
+    b.set_tuning(Tuning { gemm_min_tokens: 1, mma_split: split, gemm_exact: exact, ..Default::default() });
     Some(b)
 }
 
@@ -53,33 +51,40 @@ fn dequantize(ty: GgmlType, bytes: &[u8], row_bytes: usize, k: usize) -> Vec<f32
 fn dequant_f16_is_exact_for_every_format() {
     let Some(mut b) = common::backend() else { return };
     let mut rng = TestRng::new(41);
-    let mut cases = 0;
+    let (mut cases, mut expected) = (0, 0);
     for &ty in quant::SUPPORTED.iter() {
         for k in widths(ty) {
+            expected += 2;
             let m = 37;
             let (bytes, row_bytes) = random_matrix(&mut rng, ty, m, k);
             let w = b.upload_raw("w", ty, m, k, &bytes).expect("upload");
             let full = dequantize(ty, &bytes, row_bytes, k);
             // A panel from the middle (odd start, odd length) and the whole matrix.
             for (row0, rows) in [(3usize, 29usize), (0, m)] {
-                let got = b.dequantize_f16(&w, row0, rows).expect("dequantize_f16");
-                let want: Vec<u16> = full[row0 * k..(row0 + rows) * k].iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
-                assert_eq!(got.len(), want.len());
-                if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
-                    panic!(
-                        "dequant_f16 {ty} K={k} rows {row0}+{rows}: element {i} (row {}, col {}) is {:#06x}, expected {:#06x} (f32 {})",
-                        row0 + i / k,
-                        i % k,
-                        got[i],
-                        want[i],
-                        full[row0 * k + i]
-                    );
+                let (got_hi, got_lo) = b.dequantize_f16(&w, row0, rows).expect("dequantize_f16");
+                let values = &full[row0 * k..(row0 + rows) * k];
+                let want_hi: Vec<u16> = values.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+                // lo = f16(v − hi), v − hi exact in f32.
+                let want_lo: Vec<u16> =
+                    values.iter().map(|&v| half::f16::from_f32(v - half::f16::from_f32(v).to_f32()).to_bits()).collect();
+                for (part, got, want) in [("hi", &got_hi, &want_hi), ("lo", &got_lo, &want_lo)] {
+                    assert_eq!(got.len(), want.len());
+                    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+                        panic!(
+                            "dequant_f16 {ty} K={k} rows {row0}+{rows} {part}: element {i} (row {}, col {}) is {:#06x}, expected {:#06x} (f32 {})",
+                            row0 + i / k,
+                            i % k,
+                            got[i],
+                            want[i],
+                            values[i]
+                        );
+                    }
                 }
                 cases += 1;
             }
         }
     }
-    assert_eq!(cases, quant::SUPPORTED.len() * 3 * 2);
+    assert_eq!(cases, expected);
 }
 
 /// out = x · Wᵀ in f64 over the given weight values.
@@ -103,12 +108,16 @@ fn worst(got: &[f32], want: &[f64], mag: &[f64]) -> f64 {
 #[test]
 fn cublas_matmul_matches_reference_for_every_type() {
     let mut rng = TestRng::new(43);
-    for split in [2, 1] {
-        let Some(mut b) = cublas_backend(split) else { return };
-        let (mut cases, mut worst_vs_exact, mut worst_vs_rounded) = (0, 0f64, 0f64);
+    // (x parts, weight hi + lo): the default, then the faster, less exact variants.
+    for (split, exact) in [(2, true), (2, false), (1, false)] {
+        let Some(mut b) = cublas_backend(split, exact) else { return };
+        let (mut cases, mut expected, mut worst_vs_exact, mut worst_vs_rounded) = (0, 0, 0f64, 0f64);
         for &ty in quant::SUPPORTED.iter() {
+            let in_place = matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16);
             for k in widths(ty) {
-                for (m, t) in [(65usize, 33usize), (33, 1), (129, 65), (17, 200)] {
+                // T = 1 goes to the matvec path; odd T otherwise, across mma's and cuBLAS's tiles.
+                for (m, t) in [(65usize, 33usize), (33, 3), (129, 65), (17, 200)] {
+                    expected += 1;
                     let (bytes, row_bytes) = random_matrix(&mut rng, ty, m, k);
                     let wv = dequantize(ty, &bytes, row_bytes, k);
                     let x = rng.vec(t * k, -1.0, 1.0);
@@ -120,46 +129,45 @@ fn cublas_matmul_matches_reference_for_every_type() {
                     let got = read(&mut b, &out);
                     assert!(b.cublas_calls() > before, "{ty} M={m} K={k} T={t}: the cuBLAS path did not run");
                     assert!(got.iter().all(|v| v.is_finite()), "{ty} M={m} K={k} T={t}: non-finite output (unwritten?)");
-                    let (exact, mag) = reference(&wv, &x, m, k, t);
-                    // The weights as the GEMM sees them: in place for F16/BF16/F32, else f16-rounded.
-                    let seen: Vec<f32> = if matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
-                        wv.clone()
-                    } else {
-                        wv.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
-                    };
-                    let (rounded, _) = reference(&seen, &x, m, k, t);
-                    let (e_exact, e_rounded) = (worst(&got, &exact, &mag), worst(&got, &rounded, &mag));
-                    let what = format!("cublas matmul {ty} M={m} K={k} T={t} split={split}");
-                    // Against the weights the GEMM sees: f32 accumulation, x at ~22 bits with the
-                    // split, 11 bits without (bf16: 24 bits with three parts, 8 with one).
-                    let tol_rounded = match (split, ty) {
+                    let (exact_ref, mag) = reference(&wv, &x, m, k, t);
+                    // The weights as the GEMMs see them: in place for F32/F16/BF16 or with hi + lo
+                    // parts, else f16-rounded.
+                    let rounded = !in_place && !exact;
+                    let seen: Vec<f32> =
+                        if rounded { wv.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect() } else { wv.clone() };
+                    let (seen_ref, _) = reference(&seen, &x, m, k, t);
+                    let (e_exact, e_seen) = (worst(&got, &exact_ref, &mag), worst(&got, &seen_ref, &mag));
+                    let what = format!("cublas matmul {ty} M={m} K={k} T={t} split={split} exact={exact}");
+                    // Against the weights the GEMMs see: f32 accumulation; x at ~22 bits with the
+                    // split (bf16: 24 bits in three parts), at 11 bits without (bf16: 8).
+                    let tol_seen = match (split, ty) {
                         (2, _) | (_, GgmlType::F32) => 1e-5,
                         (_, GgmlType::BF16) => 8e-3,
                         _ => 1e-3,
                     };
-                    assert!(e_rounded <= tol_rounded, "{what}: error {e_rounded:.2e} of Σ|w·x| vs the GEMM's weights (tolerance {tol_rounded:.0e})");
-                    // Against the exact weights: add f16's rounding of the dequantized weight.
-                    let tol_exact = tol_rounded + 5e-4;
+                    assert!(e_seen <= tol_seen, "{what}: error {e_seen:.2e} of Σ|w·x| vs the GEMMs' weights (tolerance {tol_seen:.0e})");
+                    // Against the exact weights: plus f16's rounding of each weight (2^-11) when rounded.
+                    let tol_exact = tol_seen + if rounded { 5e-4 } else { 0.0 };
                     assert!(e_exact <= tol_exact, "{what}: error {e_exact:.2e} of Σ|w·x| vs exact weights (tolerance {tol_exact:.0e})");
                     worst_vs_exact = worst_vs_exact.max(e_exact);
-                    worst_vs_rounded = worst_vs_rounded.max(e_rounded);
+                    worst_vs_rounded = worst_vs_rounded.max(e_seen);
                     cases += 1;
                 }
             }
         }
         eprintln!(
-            "cublas matmul, split {split}: {cases} cases; worst error / Σ|w·x|: {worst_vs_exact:.2e} vs exact weights, {worst_vs_rounded:.2e} vs f16-rounded ones"
+            "cublas matmul, split {split}, exact {exact}: {cases} cases; worst error / Σ|w·x|: {worst_vs_exact:.2e} vs exact weights, {worst_vs_rounded:.2e} vs the GEMMs' weights"
         );
-        assert_eq!(cases, quant::SUPPORTED.len() * 3 * 4);
+        assert_eq!(cases, expected);
     }
 }
 
 #[test]
 fn cublas_epilogues_match_cpu() {
-    let Some(mut b) = cublas_backend(2) else { return };
+    let Some(mut b) = cublas_backend(2, true) else { return };
     let mut rng = TestRng::new(47);
     // The up matrix has `rank` columns: types of 32-element blocks at most.
-    for ty in [GgmlType::F16, GgmlType::Q5_0, GgmlType::Q8_0] {
+    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q5_0, GgmlType::Q8_0] {
         let (c, rank, t) = (256usize, 64usize, 37usize);
         for kind in [LoraKind::Decay, LoraKind::SigmoidOut, LoraKind::Gate] {
             let (a_bytes, a_row) = random_matrix(&mut rng, ty, rank, c);
@@ -182,8 +190,7 @@ fn cublas_epilogues_match_cpu() {
             b.lora(kind, &xa, &aw, &bw, with_bias.then_some(&biasw), &mut mid, &mut out);
             let got = read(&mut b, &out);
             assert!(b.cublas_calls() >= before + 2, "lora {kind:?} {ty}: the cuBLAS path did not run");
-            // f16 weight rounding (quantized types) passes through tanh/sigmoid: ~1e-4 absolute.
-            let tol = if ty == GgmlType::F16 { 2e-5 } else { 1e-3 };
+            let tol = 1e-4;
             assert_close(&format!("cublas lora {kind:?} {ty} C={c} R={rank} T={t}"), &got, &want, tol);
         }
     }
@@ -191,7 +198,7 @@ fn cublas_epilogues_match_cpu() {
 
 #[test]
 fn cublas_gemms_replay_from_graphs() {
-    let Some(mut b) = cublas_backend(2) else { return };
+    let Some(mut b) = cublas_backend(2, true) else { return };
     let mut rng = TestRng::new(53);
     let (m, k, t) = (301usize, 512usize, 67usize);
     let ty = GgmlType::Q6_K;
@@ -211,7 +218,7 @@ fn cublas_gemms_replay_from_graphs() {
         let got = read(&mut b, &out);
         let (want, mag) = reference(&wv, &xv, m, k, t);
         let e = worst(&got, &want, &mag);
-        assert!(e <= 1e-3, "graph step {step}: error {e:.2e} of Σ|w·x|");
+        assert!(e <= 1e-5, "graph step {step}: error {e:.2e} of Σ|w·x|");
     }
     let stats = b.graph_stats();
     assert_eq!(stats.captures - start.captures, 1, "one capture for four identical steps");
@@ -225,7 +232,7 @@ fn tuning_switches_the_path() {
     assert_eq!(t.gemm_min_tokens, usize::MAX);
     t.apply("gemm=cublas").unwrap();
     assert_eq!(t.gemm_min_tokens, Tuning::default().gemm_min_tokens);
-    t.apply("gemm_min_tokens=1").unwrap();
-    assert_eq!(t.gemm_min_tokens, 1);
+    t.apply("gemm_min_tokens=1,gemm_exact=0").unwrap();
+    assert_eq!((t.gemm_min_tokens, t.gemm_exact), (1, false));
     assert!(t.apply("gemm=fast").unwrap_err().to_string().contains("gemm"));
 }

@@ -23,9 +23,7 @@ fn cublas_backend() -> Option<CudaBackend> {
         eprintln!("\n!!! SKIPPED: libcublas not loadable\n");
         return None;
     }
-    let mut t = Tuning::default();
-    t.gemm_min_tokens = 1;
-    b.set_tuning(t);
+    b.set_tuning(Tuning { gemm_min_tokens: 1, ..Default::default() });
     Some(b)
 }
 

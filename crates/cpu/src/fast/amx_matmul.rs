@@ -4,8 +4,9 @@
 //! its own thread's buffer and multiplies it with every activation tile, so each weight is decoded
 //! once per chunk however many tokens the chunk has.
 //!
-//! F32 weights keep the f32 kernels (the split keeps ~16 bits, F32 files are held to 1e-4), and so
-//! does everything when AMX is not usable (no AMX-BF16, the OS refused the tile state,
+//! F32 weights keep the f32 kernels unless the caller allows tiles (the split keeps ~16 bits and
+//! F32 files are held to 1e-4; the backend allows it only in models with non-F32 matrices, where
+//! the F32 ones are small LoRAs), and everything does when AMX is not usable (no AMX-BF16, the OS refused the tile state,
 //! `AVIARY_AMX=0`, or `AVIARY_SIMD` below avx512).
 
 use std::cell::RefCell;
@@ -34,9 +35,10 @@ thread_local! {
     static ACTS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The AMX kernel for a weight of `ty` with rows of `k`, when the path applies to `t` tokens.
-pub fn plan(ty: GgmlType, k: usize, t: usize) -> Option<AmxMatmul> {
-    if t < MIN_TOKENS || ty == GgmlType::F32 {
+/// The AMX kernel for a weight of `ty` with rows of `k`, when the path applies to `t` tokens (F32
+/// weights only with `f32_tiles`).
+pub fn plan(ty: GgmlType, k: usize, t: usize, f32_tiles: bool) -> Option<AmxMatmul> {
+    if t < MIN_TOKENS || (ty == GgmlType::F32 && !f32_tiles) {
         return None;
     }
     AmxMatmul::new(ty, k).ok()

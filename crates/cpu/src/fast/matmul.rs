@@ -24,13 +24,15 @@ const DECODE_STEP: usize = 64;
 const SERIAL_MACS: usize = 40_000;
 
 /// `out[t][m] = W[m] · x[t]`: W `[M, K]` (rows of `kern.row_bytes()`), x `[T, K]`, out `[T, M]`.
-/// `acts` is scratch for the quantized activations; `planes` is 1 or 2.
+/// `acts` is scratch for the quantized activations; `planes` is 1 or 2. Chunks of 16+ tokens run
+/// on AMX tiles where usable (`amx_matmul`); F32 weights only with `f32_tiles` (the backend allows
+/// it for models whose big matrices are not F32, so F32 files keep f32 arithmetic).
 #[allow(clippy::too_many_arguments)]
-pub fn matmul(pool: &Pool, kern: &RowKernel, w: &[u8], x: &[f32], k: usize, out: &mut [f32], acts: &mut Vec<u8>, planes: usize) {
+pub fn matmul(pool: &Pool, kern: &RowKernel, w: &[u8], x: &[f32], k: usize, out: &mut [f32], acts: &mut Vec<u8>, planes: usize, f32_tiles: bool) {
     let t = x.len() / k;
     let m = w.len() / kern.row_bytes();
     assert_eq!(out.len(), t * m, "matmul output of {t} tokens × {m} rows");
-    if let Some(mm) = super::amx_matmul::plan(kern.ty(), k, t) {
+    if let Some(mm) = super::amx_matmul::plan(kern.ty(), k, t, f32_tiles) {
         super::amx_matmul::matmul(pool, &mm, w, x, k, out);
         return;
     }

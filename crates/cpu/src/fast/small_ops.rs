@@ -110,14 +110,15 @@ pub fn lora(
     out: &mut [f32],
     acts: &mut Vec<u8>,
     planes: usize,
+    f32_tiles: bool,
 ) {
-    matmul::matmul(pool, ka, wa, x, ca, mid, acts, planes);
+    matmul::matmul(pool, ka, wa, x, ca, mid, acts, planes, f32_tiles);
     match kind {
         LoraKind::Decay => par_map(pool, mid, &|p, _| p.iter_mut().for_each(|v| *v = v.tanh())),
         LoraKind::Gate => par_map(pool, mid, &|p, _| p.iter_mut().for_each(|v| *v = sigmoid(*v))),
         LoraKind::SigmoidOut => {}
     }
-    matmul::matmul(pool, kb, wb, mid, cb, out, acts, planes);
+    matmul::matmul(pool, kb, wb, mid, cb, out, acts, planes, f32_tiles);
     let c = out.len() / (x.len() / ca).max(1);
     par_map(pool, out, &|p, at| {
         for (i, v) in p.iter_mut().enumerate() {

@@ -5,9 +5,12 @@
 // dequant_f16_<fmt>: rows [row0, row0 + rows) of a block-format weight W (blocks.cuh) into a
 // transient f16 panel [rows, K], row-major (what cuBLAS reads as a K × rows column-major matrix).
 // Decoding is blocks.cuh's, bit for bit equal to crates/quant; the one rounding is f32 → f16
-// (round to nearest even), so a panel value is exactly f16(dequantize(W)). Thread per unit of work
-// (8..32 elements, see blocks.cuh); grid (ceil(units per row / 128), rows), 128 threads. The panel
-// must be 16-byte aligned (a fresh allocation) for the vector stores.
+// (round to nearest even), so a panel value is exactly hi = f16(dequantize(W)). With a second
+// panel `lo` (else null) it also writes lo = f16(w − hi) (w − hi is exact in f32): hi + lo carry
+// ~22 bits of w, which GEMMs over both parts need for f32-level accuracy (f16 alone rounds each
+// weight by up to 2^-11 relative). Thread per unit of work (8..32 elements, see blocks.cuh); grid
+// (ceil(units per row / 128), rows), 128 threads. Panels must be 16-byte aligned (fresh
+// allocations) for the vector stores.
 //
 // gemm_split_x: x [n] f32 → parts in f16 (or bf16): hi = r(x), lo = r(x − hi), lo2 = r(x − hi − lo)
 // (lo2 only for bf16: three bf16 parts carry 24 bits, two f16 parts ~22). Summed GEMMs over the
@@ -28,9 +31,34 @@ __device__ __forceinline__ u16 f32_to_bf16_rn(float f) {
     return h;
 }
 
+// Runs of GLEN values as f16 at d: 16- or 8-byte stores (a run starts at a multiple of its length:
+// K is a whole number of blocks, and the float formats with runs of 8 or 4 need K % 8 or K % 4 == 0).
+template <int GLEN>
+__device__ __forceinline__ void store_f16(u16* d, const float* vg) {
+    if (GLEN % 8 == 0) {
+#pragma unroll
+        for (int j = 0; j < GLEN; j += 8) {
+            u32 h[4];
+#pragma unroll
+            for (int q = 0; q < 4; ++q) h[q] = (u32)f32_to_f16_rn(vg[j + 2 * q]) | ((u32)f32_to_f16_rn(vg[j + 2 * q + 1]) << 16);
+            *(uint4*)(d + j) = make_uint4(h[0], h[1], h[2], h[3]);
+        }
+    } else if (GLEN % 4 == 0) {
+#pragma unroll
+        for (int j = 0; j < GLEN; j += 4) {
+            const u32 h0 = (u32)f32_to_f16_rn(vg[j]) | ((u32)f32_to_f16_rn(vg[j + 1]) << 16);
+            const u32 h1 = (u32)f32_to_f16_rn(vg[j + 2]) | ((u32)f32_to_f16_rn(vg[j + 3]) << 16);
+            *(uint2*)(d + j) = make_uint2(h0, h1);
+        }
+    } else {
+#pragma unroll
+        for (int j = 0; j < GLEN; ++j) d[j] = f32_to_f16_rn(vg[j]);
+    }
+}
+
 template <class F>
 __device__ __forceinline__ void dequant_body(const u8* __restrict__ w, u64 row_bytes, u16* __restrict__ panel,
-                                             int row0, int K) {
+                                             u16* __restrict__ lo, int row0, int K) {
     constexpr int ELEMS = F::GROUPS * F::GLEN;
     const int units = (K / F::BLOCK_ELEMS) * F::UNITS;
     const int g = blockIdx.x * blockDim.x + threadIdx.x;
@@ -39,40 +67,21 @@ __device__ __forceinline__ void dequant_body(const u8* __restrict__ w, u64 row_b
     const int b = g / F::UNITS, u = g - b * F::UNITS;
     float v[ELEMS];
     F::decode(w + (u64)(row0 + r) * row_bytes + (u64)b * F::BLOCK_BYTES, u, v);
-    u16* dst = panel + (u64)r * K + (u64)b * F::BLOCK_ELEMS + F::base(u);
-    // Whole runs as 16- or 8-byte stores (a run starts at a multiple of its length: K is a whole
-    // number of blocks, and the float formats with runs of 8 or 4 need K % 8 or K % 4 == 0).
+    const u64 off = (u64)r * K + (u64)b * F::BLOCK_ELEMS + F::base(u);
 #pragma unroll
-    for (int gi = 0; gi < F::GROUPS; ++gi) {
-        const float* vg = v + gi * F::GLEN;
-        u16* d = dst + gi * F::GSTRIDE;
-        if (F::GLEN % 8 == 0) {
+    for (int gi = 0; gi < F::GROUPS; ++gi) store_f16<F::GLEN>(panel + off + gi * F::GSTRIDE, v + gi * F::GLEN);
+    if (lo) {
 #pragma unroll
-            for (int j = 0; j < F::GLEN; j += 8) {
-                u32 h[4];
+        for (int i = 0; i < ELEMS; ++i) v[i] -= f16_to_f32(f32_to_f16_rn(v[i]));
 #pragma unroll
-                for (int q = 0; q < 4; ++q)
-                    h[q] = (u32)f32_to_f16_rn(vg[j + 2 * q]) | ((u32)f32_to_f16_rn(vg[j + 2 * q + 1]) << 16);
-                *(uint4*)(d + j) = make_uint4(h[0], h[1], h[2], h[3]);
-            }
-        } else if (F::GLEN % 4 == 0) {
-#pragma unroll
-            for (int j = 0; j < F::GLEN; j += 4) {
-                const u32 h0 = (u32)f32_to_f16_rn(vg[j]) | ((u32)f32_to_f16_rn(vg[j + 1]) << 16);
-                const u32 h1 = (u32)f32_to_f16_rn(vg[j + 2]) | ((u32)f32_to_f16_rn(vg[j + 3]) << 16);
-                *(uint2*)(d + j) = make_uint2(h0, h1);
-            }
-        } else {
-#pragma unroll
-            for (int j = 0; j < F::GLEN; ++j) d[j] = f32_to_f16_rn(vg[j]);
-        }
+        for (int gi = 0; gi < F::GROUPS; ++gi) store_f16<F::GLEN>(lo + off + gi * F::GSTRIDE, v + gi * F::GLEN);
     }
 }
 
 #define DEQUANT_KERNEL(NAME, F)                                                                               \
     extern "C" __global__ void __launch_bounds__(128)                                                         \
-        dequant_f16_##NAME(const u8* w, u64 row_bytes, u16* panel, int row0, int K) {                        \
-        dequant_body<F>(w, row_bytes, panel, row0, K);                                                        \
+        dequant_f16_##NAME(const u8* w, u64 row_bytes, u16* panel, u16* lo, int row0, int K) {               \
+        dequant_body<F>(w, row_bytes, panel, lo, row0, K);                                                    \
     }
 
 FORMAT_SET(DEQUANT_KERNEL)

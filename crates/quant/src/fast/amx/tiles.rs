@@ -28,6 +28,8 @@ impl TileConfig {
     }
 }
 
+const PREFETCH: bool = true;
+
 #[repr(C, align(64))]
 struct Products([[f32; 256]; 4]);
 
@@ -130,6 +132,13 @@ pub(super) unsafe fn multiply(block: &[u16], steps: usize, terms: Terms, acts: &
         asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem, preserves_flags));
         for s in 0..steps {
             let (ws, x0, x1) = (w.add(s * 4096), b0.add(s * 2048), b1.add(s * b1_step));
+            if PREFETCH {
+                let ahead = 2;
+                for l in (0..2048).step_by(64) {
+                    core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(x0.wrapping_add(ahead * 2048 + l) as *const i8);
+                    core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(x1.wrapping_add(ahead * b1_step + l) as *const i8);
+                }
+            }
             match terms {
                 Terms::One => step_one_term(ws, x0, x1),
                 Terms::Two => step_two_terms(ws, x0, x1),
