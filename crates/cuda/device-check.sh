@@ -75,6 +75,8 @@ add_lib_dir() { # $1: library file name
 }
 add_lib_dir libcuda.so.1
 add_lib_dir libnvrtc.so.13
+add_lib_dir libcublas.so.13
+add_lib_dir libcublasLt.so.13
 echo "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
 echo "== LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 echo "== fixtures: $AVIARY_FIXTURES ($(ls "$AVIARY_FIXTURES"/*.gguf | wc -l) GGUF files)"

@@ -50,6 +50,8 @@ add_lib_dir() { # $1: library file name
 }
 add_lib_dir libcuda.so.1
 add_lib_dir libnvrtc.so.13
+add_lib_dir libcublas.so.13
+add_lib_dir libcublasLt.so.13
 echo "== $(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv,noheader 2>&1)"
 
 # Synthetic models, generated on the CPU while the GPU runs the tests.

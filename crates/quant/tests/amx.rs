@@ -56,7 +56,7 @@ fn f16_values_split_exactly_and_f32_values_keep_16_bits() {
     let mut rng = TestRng::new(0xB16);
     let mut n = 0;
     for _ in 0..20_000 {
-        let v = rng.uniform(-65_000.0, 65_000.0) * if rng.next_u64() % 2 == 0 { 1e-6 } else { 1.0 };
+        let v = rng.uniform(-65_000.0, 65_000.0) * if rng.next_u64().is_multiple_of(2) { 1e-6 } else { 1.0 };
         let h = half::f16::from_f32(v).to_f32();
         let (a, b) = split_bf16(h);
         assert_eq!(bf16(a) + bf16(b), h as f64, "f16 value {h} did not split exactly");
@@ -120,8 +120,13 @@ fn amx_matmul(ty: GgmlType, terms: Terms, w: &[u8], x: &[f32], k: usize) -> Vec<
         let rows = (m - b0).min(BLOCK_ROWS);
         mm.pack_weight_block(&w[b0 * mm.row_bytes()..(b0 + rows) * mm.row_bytes()], &mut block, &mut buf).unwrap();
         mm.multiply(&block, &acts, t, &mut part).unwrap();
+        // The strided form writes the same values straight into the [T, M] output, and nothing
+        // outside its `rows` columns (those stay NaN until their own block writes them).
+        // SAFETY: `out` has t rows of m values; columns b0..b0 + rows exist in each.
+        unsafe { mm.multiply_strided(&block, &acts, t, rows, out.as_mut_ptr().add(b0), m).unwrap() };
         for tok in 0..t {
-            out[tok * m + b0..tok * m + b0 + rows].copy_from_slice(&part[tok * BLOCK_ROWS..tok * BLOCK_ROWS + rows]);
+            assert_eq!(&out[tok * m + b0..tok * m + b0 + rows], &part[tok * BLOCK_ROWS..tok * BLOCK_ROWS + rows]);
+            assert!(out[tok * m + b0 + rows..(tok + 1) * m].iter().all(|v| v.is_nan()));
             // Padding rows of the block multiply zero weights.
             assert!(part[tok * BLOCK_ROWS + rows..(tok + 1) * BLOCK_ROWS].iter().all(|&v| v == 0.0));
         }
@@ -191,4 +196,11 @@ fn bad_lengths_are_errors_not_panics() {
     assert!(mm.multiply(&block, &tile, 17, &mut out).is_err());
     assert!(mm.multiply(&block, &tile, 2, &mut out[1..]).is_err());
     assert!(mm.multiply(&block, &tile, 2, &mut out).is_ok());
+    // SAFETY: every call either fails its checks before writing or writes 2 rows of ≤ 32 values.
+    unsafe {
+        assert!(mm.multiply_strided(&block, &tile, 2, 0, out.as_mut_ptr(), 32).is_err());
+        assert!(mm.multiply_strided(&block, &tile, 2, 33, out.as_mut_ptr(), 33).is_err());
+        assert!(mm.multiply_strided(&block, &tile, 2, 20, out.as_mut_ptr(), 16).is_err());
+        assert!(mm.multiply_strided(&block, &tile, 2, 20, out.as_mut_ptr(), 32).is_ok());
+    }
 }

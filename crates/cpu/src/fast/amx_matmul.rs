@@ -21,12 +21,11 @@ use crate::pool::Pool;
 /// integer kernels reading the weights in place are faster.
 pub const MIN_TOKENS: usize = 16;
 
-/// Per-thread scratch of the weight side: the packed block, a dequantized row, the block's outputs.
+/// Per-thread scratch of the weight side: the packed block and a dequantized row.
 #[derive(Default)]
 struct BlockScratch {
     block: Vec<u16>,
     row: Vec<f32>,
-    part: Vec<f32>,
 }
 
 thread_local! {
@@ -71,13 +70,13 @@ pub fn matmul(pool: &Pool, mm: &AmxMatmul, w: &[u8], x: &[f32], k: usize, out: &
         BLOCK.with(|s| {
             let s = &mut *s.borrow_mut();
             s.block.resize(mm.weight_block_len(), 0);
-            s.part.resize(t * BLOCK_ROWS, 0.0);
             mm.pack_weight_block(&w[lo * rb..(lo + rows) * rb], &mut s.block, &mut s.row).expect("block geometry from the same kernel");
-            mm.multiply(&s.block, acts_ref, t, &mut s.part).expect("tile geometry from the same kernel");
-            for tok in 0..t {
-                // SAFETY: this task owns output columns lo..lo + rows of every token row.
-                let o = unsafe { shared.range(tok * m + lo, rows) };
-                o.copy_from_slice(&s.part[tok * BLOCK_ROWS..tok * BLOCK_ROWS + rows]);
+            // SAFETY: this task alone writes output columns lo..lo + rows of every token row, and
+            // those lie inside `out` ([t, m], checked above).
+            unsafe {
+                let (base, len) = shared.as_mut_ptr();
+                debug_assert!((t - 1) * m + lo + rows <= len);
+                mm.multiply_strided(&s.block, acts_ref, t, rows, base.add(lo), m).expect("tile geometry from the same kernel");
             }
         });
     });

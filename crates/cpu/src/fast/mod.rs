@@ -33,6 +33,14 @@ impl<T> Disjoint<T> {
         std::slice::from_raw_parts_mut(self.ptr.add(start), len)
     }
 
+    /// The first element, for kernels that write a strided part of the slice themselves.
+    ///
+    /// # Safety
+    /// As [`Disjoint::range`], for every element the kernel writes (all below `len`).
+    pub unsafe fn as_mut_ptr(&self) -> (*mut T, usize) {
+        (self.ptr, self.len)
+    }
+
     /// One element.
     ///
     /// # Safety

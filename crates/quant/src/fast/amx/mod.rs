@@ -238,11 +238,33 @@ impl AmxMatmul {
         if out.len() != toks * BLOCK_ROWS {
             return Err(QuantError::AmxLength { ty: self.ty, what: "output block", expected: toks * BLOCK_ROWS, found: out.len() });
         }
+        // SAFETY: `out` holds toks rows of 32 values, written by this call only.
+        unsafe { self.multiply_strided(block, acts, toks, BLOCK_ROWS, out.as_mut_ptr(), BLOCK_ROWS) }
+    }
+
+    /// As [`multiply`](Self::multiply), writing the block's first `rows` (1..=32) outputs of token
+    /// `t` straight to `out[t·stride .. t·stride + rows]` (e.g. columns of a `[T, M]` matrix).
+    ///
+    /// # Safety
+    /// `out` must be valid for writes at `t·stride + r` for every `t < toks`, `r < rows`, and no
+    /// other thread may access those elements during the call.
+    pub unsafe fn multiply_strided(&self, block: &[u16], acts: &[u32], toks: usize, rows: usize, out: *mut f32, stride: usize) -> Result<(), QuantError> {
+        let tiles = toks.div_ceil(TOKEN_TILE);
+        if block.len() != self.weight_block_len() {
+            return Err(QuantError::AmxLength { ty: self.ty, what: "packed weight block", expected: self.weight_block_len(), found: block.len() });
+        }
+        if acts.len() != tiles * self.act_tile_words() {
+            return Err(QuantError::AmxLength { ty: self.ty, what: "packed activation tiles", expected: tiles * self.act_tile_words(), found: acts.len() });
+        }
+        if rows == 0 || rows > BLOCK_ROWS || stride < rows {
+            return Err(QuantError::AmxLength { ty: self.ty, what: "output rows per token (1 to 32, at most the stride)", expected: BLOCK_ROWS.min(stride.max(1)), found: rows });
+        }
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `usable()` held at construction (AMX-BF16 present, tile state granted); the
-        // lengths were checked above against the geometry the kernel reads.
+        // lengths were checked above against the geometry the kernel reads; the caller vouches for
+        // `out`.
         unsafe {
-            tiles::multiply(block, self.steps(), self.terms, acts, toks, out)
+            tiles::multiply(block, self.steps(), self.terms, acts, toks, rows, out, stride)
         };
         Ok(())
     }

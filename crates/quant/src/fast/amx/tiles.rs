@@ -114,9 +114,10 @@ unsafe fn step_three_terms(w: *const u8, b0: *const u8, b1: *const u8) {
 ///
 /// # Safety
 /// The CPU must support AMX-BF16 and the process must hold the tile-data permission; `block` holds
-/// `steps · 4 · 512` values, `acts` `toks.div_ceil(16)` tiles of `steps · 512` words, `out`
-/// `toks · 32` values.
-pub(super) unsafe fn multiply(block: &[u16], steps: usize, terms: Terms, acts: &[u32], toks: usize, out: &mut [f32]) {
+/// `steps · 4 · 512` values, `acts` `toks.div_ceil(16)` tiles of `steps · 512` words; `out` is
+/// writable at `t·stride + r` for `t < toks`, `r < rows ≤ 32`.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn multiply(block: &[u16], steps: usize, terms: Terms, acts: &[u32], toks: usize, rows: usize, out: *mut f32, stride: usize) {
     let cfg = TileConfig::full();
     asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack, readonly, preserves_flags));
     let tile_bytes = steps * 2048;
@@ -158,25 +159,31 @@ pub(super) unsafe fn multiply(block: &[u16], steps: usize, terms: Terms, acts: &
         for half in 0..if two { 2 } else { 1 } {
             let first = (tp + half) * TOKEN_TILE;
             let n = TOKEN_TILE.min(toks - first);
-            let o = &mut out[first * BLOCK_ROWS..(first + n) * BLOCK_ROWS];
-            transpose_out(&c.0[half], &c.0[2 + half], n, o);
+            transpose_out(&c.0[half], &c.0[2 + half], n, rows, out.add(first * stride), stride);
         }
         tp += 2;
     }
     asm!("tilerelease", options(nostack, nomem, preserves_flags));
 }
 
-/// Writes token columns 0..n of two product tiles (rows 0–15 and 16–31) as n rows of 32 values,
-/// gathering each column with one strided load per tile.
+/// Writes token columns 0..n of two product tiles (rows 0–15 and 16–31) as the first `rows` values
+/// of n output rows `stride` apart, gathering each column with one strided load per tile.
+///
+/// # Safety
+/// As [`multiply`]'s `out`, for n tokens.
 #[target_feature(enable = "avx512f")]
-unsafe fn transpose_out(rows_lo: &[f32; 256], rows_hi: &[f32; 256], n: usize, out: &mut [f32]) {
+unsafe fn transpose_out(rows_lo: &[f32; 256], rows_hi: &[f32; 256], n: usize, rows: usize, out: *mut f32, stride: usize) {
     use core::arch::x86_64::*;
-    assert!(n <= TOKEN_TILE && out.len() == n * BLOCK_ROWS);
+    debug_assert!(n <= TOKEN_TILE && rows <= BLOCK_ROWS);
     let idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(16));
+    let m_lo = ((1u32 << rows.min(16)) - 1) as u16;
+    let m_hi = ((1u32 << rows.saturating_sub(16)) - 1) as u16;
     for t in 0..n {
         let a = _mm512_i32gather_ps::<4>(idx, rows_lo.as_ptr().add(t));
         let b = _mm512_i32gather_ps::<4>(idx, rows_hi.as_ptr().add(t));
-        _mm512_storeu_ps(out.as_mut_ptr().add(t * BLOCK_ROWS), a);
-        _mm512_storeu_ps(out.as_mut_ptr().add(t * BLOCK_ROWS + 16), b);
+        let o = out.add(t * stride);
+        // Masked stores never touch the elements past `rows` (another task's columns).
+        _mm512_mask_storeu_ps(o, m_lo, a);
+        _mm512_mask_storeu_ps(o.wrapping_add(16), m_hi, b);
     }
 }
