@@ -3,6 +3,9 @@
 //! Weights stay in their stored GGUF type (read in place from the memory-mapped file). Matmuls
 //! quantize the activations once and run quant's SIMD integer-dot kernels (chosen by CPU features;
 //! `AVIARY_SIMD=scalar` forces the scalar level), tiled over weight rows and groups of tokens.
+//! Prefill chunks of 16+ tokens run on AMX BF16 tiles where the CPU and OS allow it
+//! (`fast::amx_matmul`; weights dequantized once per chunk, split-bf16 products; `AVIARY_AMX=0`
+//! turns it off), with 256-token chunks on that path (`AVIARY_CHUNK` overrides).
 //! `fast/` holds the backend's vectorised, pool-parallel kernels; `kernels/` the plain scalar
 //! references they are tested against. `pool` is the spinning thread pool ops run on.
 //!

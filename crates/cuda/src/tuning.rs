@@ -45,6 +45,21 @@ pub struct Tuning {
     /// cuBLAS path: dequantized weights enter as f16 hi + lo parts (one more GEMM; f32-level
     /// accuracy) instead of f16 alone (2^-11 relative rounding of every weight).
     pub gemm_exact: bool,
+    /// cuBLAS path, exact mode: GEMMs per weight panel (1, 2 or 3). The three products
+    /// W_hi·x_hi, W_hi·x_lo, W_lo·x_hi are concatenated along K into one GEMM (1: the panel holds
+    /// each row as [hi | hi | lo], x as [hi | lo | hi]), two (2: [hi | lo] · [lo | hi] plus
+    /// W_hi·x_hi) or run separately (3). Fewer, longer GEMMs fill the GPU better.
+    pub gemm_calls: usize,
+    /// cuBLAS path, F16 weights with x in two parts: copy W into a panel as [W | W] and run one
+    /// GEMM of depth 2K against x's [hi | lo] (else two GEMMs on W in place; the copy costs a write
+    /// of twice the weights per step).
+    pub gemm_f16_panel: bool,
+    /// cuBLAS path: split a GEMM's depth into this many pieces, one strided-batched launch with a
+    /// partial output per piece, summed by the epilogue (1: off). Applies to one-GEMM plans whose
+    /// depth it divides, and to F16/BF16 weights in place (one batched launch over the x parts).
+    pub gemm_split_k: usize,
+    /// Tokens per prefill step (`Ops::preferred_chunk`; default `ops::PREFILL_CHUNK`).
+    pub prefill_chunk: usize,
 }
 
 /// The default `gemm_min_tokens`: below it, mma.cu's tiles waste less than cuBLAS's dequantized
@@ -69,6 +84,10 @@ impl Default for Tuning {
             graphs_for_prefill: false,
             gemm_min_tokens: GEMM_MIN_TOKENS,
             gemm_exact: true,
+            gemm_calls: 1,
+            gemm_f16_panel: false,
+            gemm_split_k: 1,
+            prefill_chunk: crate::ops::PREFILL_CHUNK,
         }
     }
 }
@@ -121,6 +140,16 @@ impl Tuning {
                 },
                 "gemm_min_tokens" => self.gemm_min_tokens = number()?.max(1),
                 "gemm_exact" => self.gemm_exact = flag()?,
+                "gemm_f16_panel" => self.gemm_f16_panel = flag()?,
+                "gemm_split_k" => match number()? {
+                    n @ 1..=16 => self.gemm_split_k = n,
+                    _ => return Err(bad("gemm_split_k is 1 to 16")),
+                },
+                "prefill_chunk" => self.prefill_chunk = number()?.max(1),
+                "gemm_calls" => match number()? {
+                    n @ 1..=3 => self.gemm_calls = n,
+                    _ => return Err(bad("gemm_calls is 1, 2 or 3")),
+                },
                 _ => return Err(bad("unknown name")),
             }
         }

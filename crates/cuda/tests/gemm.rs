@@ -16,8 +16,8 @@ use testkit::TestRng;
 use kernel_common::*;
 
 /// The backend with the cuBLAS path on from one token (x in `split` parts, weights in hi + lo parts
-/// when `exact`), or `None` (said loudly) without cuBLAS.
-fn cublas_backend(split: i32, exact: bool) -> Option<CudaBackend> {
+/// when `exact`, the exact products in `calls` GEMMs), or `None` (said loudly) without cuBLAS.
+fn cublas_backend(split: i32, exact: bool, calls: usize) -> Option<CudaBackend> {
     let mut b = common::backend()?;
     if !b.cublas_available() {
         if std::env::var_os("AVIARY_REQUIRE_CUBLAS").is_some() {
@@ -26,7 +26,7 @@ fn cublas_backend(split: i32, exact: bool) -> Option<CudaBackend> {
         eprintln!("\n!!! SKIPPED: libcublas not loadable\n");
         return None;
     }
-    b.set_tuning(Tuning { gemm_min_tokens: 1, mma_split: split, gemm_exact: exact, ..Default::default() });
+    b.set_tuning(Tuning { gemm_min_tokens: 1, mma_split: split, gemm_exact: exact, gemm_calls: calls, ..Default::default() });
     Some(b)
 }
 
@@ -108,9 +108,26 @@ fn worst(got: &[f32], want: &[f64], mag: &[f64]) -> f64 {
 #[test]
 fn cublas_matmul_matches_reference_for_every_type() {
     let mut rng = TestRng::new(43);
-    // (x parts, weight hi + lo): the default, then the faster, less exact variants.
-    for (split, exact) in [(2, true), (2, false), (1, false)] {
-        let Some(mut b) = cublas_backend(split, exact) else { return };
+    // (x parts, weight hi + lo, GEMMs for the exact products): the default (one GEMM over slots
+    // concatenated along K), the same products in two and three GEMMs, then the faster, less exact
+    // variants (with f16 x: one GEMM over [hi | lo] · [hi | hi], then two).
+    // Then F16 weights through a copied [W | W] panel in one GEMM (gemm_f16_panel), and split K
+    // (gemm_split_k: the one GEMM's depth in 3 or 6 batched pieces; F16/BF16 x parts batched).
+    let variants = [
+        (2, true, 1, false, 1),
+        (2, true, 2, false, 1),
+        (2, true, 3, false, 1),
+        (1, true, 1, false, 1),
+        (1, true, 2, false, 1),
+        (2, false, 1, false, 1),
+        (1, false, 1, false, 1),
+        (2, true, 1, true, 1),
+        (2, true, 1, false, 3),
+        (2, true, 1, false, 6),
+    ];
+    for (split, exact, calls, f16_panel, split_k) in variants {
+        let Some(mut b) = cublas_backend(split, exact, calls) else { return };
+        b.set_tuning(Tuning { gemm_f16_panel: f16_panel, gemm_split_k: split_k, ..b.tuning().clone() });
         let (mut cases, mut expected, mut worst_vs_exact, mut worst_vs_rounded) = (0, 0, 0f64, 0f64);
         for &ty in quant::SUPPORTED.iter() {
             let in_place = matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16);
@@ -137,7 +154,7 @@ fn cublas_matmul_matches_reference_for_every_type() {
                         if rounded { wv.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect() } else { wv.clone() };
                     let (seen_ref, _) = reference(&seen, &x, m, k, t);
                     let (e_exact, e_seen) = (worst(&got, &exact_ref, &mag), worst(&got, &seen_ref, &mag));
-                    let what = format!("cublas matmul {ty} M={m} K={k} T={t} split={split} exact={exact}");
+                    let what = format!("cublas matmul {ty} M={m} K={k} T={t} split={split} exact={exact} calls={calls} f16_panel={f16_panel} split_k={split_k}");
                     // Against the weights the GEMMs see: f32 accumulation; x at ~22 bits with the
                     // split (bf16: 24 bits in three parts), at 11 bits without (bf16: 8).
                     let tol_seen = match (split, ty) {
@@ -156,7 +173,7 @@ fn cublas_matmul_matches_reference_for_every_type() {
             }
         }
         eprintln!(
-            "cublas matmul, split {split}, exact {exact}: {cases} cases; worst error / Σ|w·x|: {worst_vs_exact:.2e} vs exact weights, {worst_vs_rounded:.2e} vs the GEMMs' weights"
+            "cublas matmul, split {split}, exact {exact}, calls {calls}, f16_panel {f16_panel}, split_k {split_k}: {cases} cases; worst error / Σ|w·x|: {worst_vs_exact:.2e} vs exact weights, {worst_vs_rounded:.2e} vs the GEMMs' weights"
         );
         assert_eq!(cases, expected);
     }
@@ -164,41 +181,47 @@ fn cublas_matmul_matches_reference_for_every_type() {
 
 #[test]
 fn cublas_epilogues_match_cpu() {
-    let Some(mut b) = cublas_backend(2, true) else { return };
-    let mut rng = TestRng::new(47);
-    // The up matrix has `rank` columns: types of 32-element blocks at most.
-    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q5_0, GgmlType::Q8_0] {
-        let (c, rank, t) = (256usize, 64usize, 37usize);
-        for kind in [LoraKind::Decay, LoraKind::SigmoidOut, LoraKind::Gate] {
-            let (a_bytes, a_row) = random_matrix(&mut rng, ty, rank, c);
-            let (b_bytes, b_row) = random_matrix(&mut rng, ty, c, rank);
-            let bias = rng.vec(c, -1.0, 1.0);
-            let with_bias = kind != LoraKind::Gate;
-            let x = rng.vec(t * c, -1.0, 1.0);
-            let (mut mid_want, mut want) = (vec![0f32; t * rank], vec![0f32; t * c]);
-            let am = cpu::kernels::lora::MatrixRef { ty, bytes: &a_bytes, row_bytes: a_row, cols: c };
-            let bm = cpu::kernels::lora::MatrixRef { ty, bytes: &b_bytes, row_bytes: b_row, cols: rank };
-            cpu::kernels::lora::lora(kind, &x, &am, &bm, with_bias.then_some(&bias[..]), &mut mid_want, &mut want);
+    // Plain GEMMs, then split K (partial outputs summed by the epilogue before it applies epi/bias).
+    for split_k in [1, 3] {
+        let Some(mut b) = cublas_backend(2, true, 1) else { return };
+        b.set_tuning(Tuning { gemm_split_k: split_k, ..b.tuning().clone() });
+        let mut rng = TestRng::new(47);
+        // The up matrix has `rank` columns: types of 32-element blocks at most.
+        for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q5_0, GgmlType::Q8_0] {
+            let (c, rank, t) = (256usize, 64usize, 37usize);
+            for kind in [LoraKind::Decay, LoraKind::SigmoidOut, LoraKind::Gate] {
+                let (a_bytes, a_row) = random_matrix(&mut rng, ty, rank, c);
+                let (b_bytes, b_row) = random_matrix(&mut rng, ty, c, rank);
+                let bias = rng.vec(c, -1.0, 1.0);
+                let with_bias = kind != LoraKind::Gate;
+                let x = rng.vec(t * c, -1.0, 1.0);
+                let (mut mid_want, mut want) = (vec![0f32; t * rank], vec![0f32; t * c]);
+                let am = cpu::kernels::lora::MatrixRef { ty, bytes: &a_bytes, row_bytes: a_row, cols: c };
+                let bm = cpu::kernels::lora::MatrixRef { ty, bytes: &b_bytes, row_bytes: b_row, cols: rank };
+                cpu::kernels::lora::lora(kind, &x, &am, &bm, with_bias.then_some(&bias[..]), &mut mid_want, &mut want);
 
-            let aw = b.upload_raw("a", ty, rank, c, &a_bytes).unwrap();
-            let bw = b.upload_raw("b", ty, c, rank, &b_bytes).unwrap();
-            let biasw = vectors(&mut b, 1, c, &bias);
-            let xa = act(&mut b, t, c, &x);
-            let mut mid = poisoned(&mut b, t, rank);
-            let mut out = poisoned(&mut b, t, c);
-            let before = b.cublas_calls();
-            b.lora(kind, &xa, &aw, &bw, with_bias.then_some(&biasw), &mut mid, &mut out);
-            let got = read(&mut b, &out);
-            assert!(b.cublas_calls() >= before + 2, "lora {kind:?} {ty}: the cuBLAS path did not run");
-            let tol = 1e-4;
-            assert_close(&format!("cublas lora {kind:?} {ty} C={c} R={rank} T={t}"), &got, &want, tol);
+                let aw = b.upload_raw("a", ty, rank, c, &a_bytes).unwrap();
+                let bw = b.upload_raw("b", ty, c, rank, &b_bytes).unwrap();
+                let biasw = vectors(&mut b, 1, c, &bias);
+                let xa = act(&mut b, t, c, &x);
+                let mut mid = poisoned(&mut b, t, rank);
+                let mut out = poisoned(&mut b, t, c);
+                let before = b.cublas_calls();
+                b.lora(kind, &xa, &aw, &bw, with_bias.then_some(&biasw), &mut mid, &mut out);
+                let got = read(&mut b, &out);
+                assert!(b.cublas_calls() >= before + 2, "lora {kind:?} {ty}: the cuBLAS path did not run");
+                let tol = 1e-4;
+                assert_close(&format!("cublas lora {kind:?} {ty} C={c} R={rank} T={t} split_k={split_k}"), &got, &want, tol);
+            }
         }
     }
 }
 
 #[test]
 fn cublas_gemms_replay_from_graphs() {
-    let Some(mut b) = cublas_backend(2, true) else { return };
+    let Some(mut b) = cublas_backend(2, true, 1) else { return };
+    // Split K: the batched GEMM and the summing epilogue are captured too.
+    b.set_tuning(Tuning { gemm_split_k: 3, ..b.tuning().clone() });
     let mut rng = TestRng::new(53);
     let (m, k, t) = (301usize, 512usize, 67usize);
     let ty = GgmlType::Q6_K;
@@ -232,7 +255,12 @@ fn tuning_switches_the_path() {
     assert_eq!(t.gemm_min_tokens, usize::MAX);
     t.apply("gemm=cublas").unwrap();
     assert_eq!(t.gemm_min_tokens, Tuning::default().gemm_min_tokens);
-    t.apply("gemm_min_tokens=1,gemm_exact=0").unwrap();
-    assert_eq!((t.gemm_min_tokens, t.gemm_exact), (1, false));
+    t.apply("gemm_min_tokens=1,gemm_exact=0,gemm_calls=3").unwrap();
+    assert_eq!((t.gemm_min_tokens, t.gemm_exact, t.gemm_calls), (1, false, 3));
+    t.apply("gemm_split_k=6").unwrap();
+    assert_eq!(t.gemm_split_k, 6);
+    for bad in ["gemm_calls=0", "gemm_calls=4", "gemm_calls=x", "gemm_split_k=0", "gemm_split_k=17"] {
+        assert!(t.apply(bad).is_err(), "{bad} accepted");
+    }
     assert!(t.apply("gemm=fast").unwrap_err().to_string().contains("gemm"));
 }

@@ -7,8 +7,9 @@
 // row's two dot products (sa = S·(−kk), y = S·r) are reduced over its 4 threads with shuffles, so
 // tokens need no barrier between them. Tokens go in sub-chunks of TS = 16: first the block prepares
 // the sub-chunk's key-side vectors in shared memory (warp w takes tokens 2w, 2w+1: kk normalized
-// over the head with a warp sum, the new k written back, kk·a), one barrier, then every row runs the
-// sub-chunk's recurrence, one barrier, then (fused) warp w normalizes y of tokens 2w, 2w+1.
+// over the head with a warp sum, the new k written back, kk·a) from inputs loaded into registers
+// one sub-chunk ahead, one barrier, then every row runs the sub-chunk's recurrence while the next
+// sub-chunk's inputs load, one barrier, then (fused) warp w normalizes y of tokens 2w, 2w+1.
 //
 // Precision: f32 as the CPU reference, sums in another order; GroupNorm mean and variance in f64
 // as wkv7_output.cu. `sa·(kk·a)` is rounded as sa·b with b = kk·a precomputed (the CPU computes
@@ -59,39 +60,66 @@ extern "C" __global__ void __launch_bounds__(256)
             lb[e] = ln_b[hc + lane + 32 * e];
         }
     }
-    for (int t0 = 0; t0 < T; t0 += TS) {
+    // The sub-chunk's inputs, loaded one sub-chunk ahead (double buffering in registers): the loads
+    // for sub-chunk c + 1 are issued before sub-chunk c's recurrence and land while it runs, so the
+    // preparation no longer waits a global-memory latency per sub-chunk (one block per head leaves
+    // most SMs idle: the kernel is latency-bound). Warp w takes tokens 2w, 2w + 1; lane takes
+    // columns lane, lane + 32.
+    float in_k[2][2], in_a[2][2], in_w[2][2], in_r[2][2], in_v[2][2], in_g[2][2];
+    auto load_inputs = [&](int t0) {
         const int n = min(TS, T - t0);
-        // Prepare tokens 2·warp and 2·warp + 1 of the sub-chunk; lane takes columns lane, lane + 32.
 #pragma unroll
         for (int tt = 0; tt < 2; ++tt) {
             const int ts = 2 * warp + tt;
             if (ts < n) {
                 const u64 o = (u64)(t0 + ts) * C + hc;
-                float kv[2], kk[2];
 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
                     const int j = lane + 32 * e;
-                    kv[e] = k[o + j];
-                    kk[e] = kv[e] * k_k[hc + j];
+                    in_k[tt][e] = k[o + j];
+                    in_a[tt][e] = a[o + j];
+                    in_w[tt][e] = decay[o + j];
+                    in_r[tt][e] = r[o + j];
+                    in_v[tt][e] = v[o + j];
+                    in_g[tt][e] = fuse ? g[o + j] : 0.0f;
                 }
+            }
+        }
+    };
+    load_inputs(0);
+    // The head's key parameters, per lane (columns lane, lane + 32), for every token.
+    const float kkw[2] = {k_k[hc + lane], k_k[hc + lane + 32]}, kaw[2] = {k_a[hc + lane], k_a[hc + lane + 32]};
+    for (int t0 = 0; t0 < T; t0 += TS) {
+        const int n = min(TS, T - t0);
+        // Prepare tokens 2·warp and 2·warp + 1 of the sub-chunk from the loaded inputs.
+#pragma unroll
+        for (int tt = 0; tt < 2; ++tt) {
+            const int ts = 2 * warp + tt;
+            if (ts < n) {
+                const u64 o = (u64)(t0 + ts) * C + hc;
+                float kk[2];
+#pragma unroll
+                for (int e = 0; e < 2; ++e) kk[e] = in_k[tt][e] * kkw[e];
                 const float inv = 1.0f / fmaxf(sqrtf(warp_sum(kk[0] * kk[0] + kk[1] * kk[1])), 1e-12f);
 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
                     const int j = lane + 32 * e;
-                    const float av = a[o + j];
-                    const float knew = kv[e] * (1.0f + (av - 1.0f) * k_a[hc + j]);
+                    const float av = in_a[tt][e];
+                    const float knew = in_k[tt][e] * (1.0f + (av - 1.0f) * kaw[e]);
                     k[o + j] = knew;
                     const float kkn = kk[e] * inv;
                     s_kk[ts][j] = kkn;
                     s_b[ts][j] = kkn * av;
                     s_k[ts][j] = knew;
-                    s_w[ts][j] = decay[o + j];
-                    s_r[ts][j] = r[o + j];
-                    s_v[ts][j] = v[o + j];
-                    if (fuse) s_g[ts][j] = g[o + j];
+                    s_w[ts][j] = in_w[tt][e];
+                    s_r[ts][j] = in_r[tt][e];
+                    s_v[ts][j] = in_v[tt][e];
+                    if (fuse) s_g[ts][j] = in_g[tt][e];
                 }
             }
         }
+        // Issue the next sub-chunk's loads now (its k is not written until its own preparation).
+        if (t0 + TS < T) load_inputs(t0 + TS);
         __syncthreads();
         for (int ts = 0; ts < n; ++ts) {
             const float4* kk4 = (const float4*)&s_kk[ts][16 * q];
