@@ -67,6 +67,16 @@ impl CpuBackend {
         self.isa != Isa::Scalar
     }
 
+    /// WKV-7 over the rows in `inp` with one sequence's `state` (`[n_head, N·N]`).
+    fn wkv7_slices(&self, inp: &Wkv7Inputs<'_>, k: &mut [f32], state: &mut CpuAct, y: &mut [f32]) {
+        let head_size = (state.cols as f64).sqrt() as usize;
+        if self.fast_ops() {
+            fast::wkv7::wkv7(&self.pool, self.isa, inp, k, &mut state.data, y, head_size);
+        } else {
+            wkv7::wkv7(inp, k, &mut state.data, y, head_size);
+        }
+    }
+
     pub fn threads(&self) -> usize {
         self.threads
     }
@@ -254,7 +264,6 @@ impl Ops for CpuBackend {
         let c = r.cols;
         for (t, state) in states.iter_mut().enumerate() {
             let row = t * c..(t + 1) * c;
-            let head_size = (state.cols as f64).sqrt() as usize;
             let inp = Wkv7Inputs {
                 r: &r.data[row.clone()],
                 decay: &decay.data[row.clone()],
@@ -263,12 +272,7 @@ impl Ops for CpuBackend {
                 k_k: k_k.vectors(),
                 k_a: k_a.vectors(),
             };
-            let (k_row, y_row) = (&mut k.data[row.clone()], &mut y.data[row]);
-            if self.fast_ops() {
-                fast::wkv7::wkv7(&self.pool, self.isa, &inp, k_row, &mut state.data, y_row, head_size);
-            } else {
-                wkv7::wkv7(&inp, k_row, &mut state.data, y_row, head_size);
-            }
+            self.wkv7_slices(&inp, &mut k.data[row.clone()], state, &mut y.data[row]);
         }
         self.profile.stop(t0, || "wkv7_rows".to_string());
     }
@@ -320,13 +324,8 @@ impl Ops for CpuBackend {
         y: &mut CpuAct,
     ) {
         let t0 = self.profile.start();
-        let head_size = (state.cols as f64).sqrt() as usize;
         let inp = Wkv7Inputs { r: &r.data, decay: &decay.data, v: &v.data, a: &a.data, k_k: k_k.vectors(), k_a: k_a.vectors() };
-        if self.fast_ops() {
-            fast::wkv7::wkv7(&self.pool, self.isa, &inp, &mut k.data, &mut state.data, &mut y.data, head_size);
-        } else {
-            wkv7::wkv7(&inp, &mut k.data, &mut state.data, &mut y.data, head_size);
-        }
+        self.wkv7_slices(&inp, &mut k.data, state, &mut y.data);
         self.profile.stop(t0, || format!("wkv7 T={}", r.rows));
     }
 

@@ -6,6 +6,10 @@
 //! pass. Enough copies of each weight are cycled that they do not fit in L2, so the figures are
 //! DRAM bandwidth. Prints GB/s and the fraction of `--bw` (default 4400, the H200's).
 //!
+//! `wgpu_kernel_bench gemm [--tokens N]`: the prefill matmul (matmul_tiled) on the 2.9B shapes at N
+//! tokens (default 512) per weight type and tile height (64, 128 rows), timed with GPU timestamps;
+//! prints TFLOP/s (2·M·K·N per matmul).
+//!
 //! `wgpu_kernel_bench model FILE.gguf [--decode N] [--prefill N]`: wall-clock greedy decode (GPU argmax,
 //! one id read back per step) and prefill on a real model, then the same steps again with every
 //! dispatch timed, printed per kernel and shape.
@@ -31,8 +35,9 @@ fn main() {
             let types = args.iter().position(|a| a == "--types").and_then(|i| args.get(i + 1)).cloned();
             matvec(flag("--bw", 4400.0), flag("--scale", 1.0), types.as_deref())
         }
+        Some("gemm") => gemm(flag("--tokens", 512.0) as usize, flag("--scale", 1.0)),
         Some("model") if args.len() >= 2 => model_steps(&args[1], flag("--decode", 64.0) as usize, flag("--prefill", 512.0) as usize),
-        _ => Err("usage: wgpu_kernel_bench matvec [--bw GB/s] [--scale F] [--types T,..] | wgpu_kernel_bench model FILE.gguf [--decode N] [--prefill N]".into()),
+        _ => Err("usage: wgpu_kernel_bench matvec [--bw GB/s] [--scale F] [--types T,..] | wgpu_kernel_bench gemm [--tokens N] [--scale F] | wgpu_kernel_bench model FILE.gguf [--decode N] [--prefill N]".into()),
     };
     if let Err(e) = result {
         eprintln!("wgpu_kernel_bench: {e}");
@@ -143,6 +148,47 @@ fn matvec(bw: f64, scale: f64, only: Option<&str>) -> Res<()> {
     Ok(())
 }
 
+fn gemm(tokens: usize, scale: f64) -> Res<()> {
+    let mut b = WebGpuBackend::new(&WebGpuOptions { profile: true, ..Default::default() })?;
+    println!("adapter: {} (subgroups: {}), {tokens} tokens", b.adapter_name(), b.uses_subgroups());
+    let shapes = [(2560usize, 2560usize), (10240, 2560), (2560, 10240)];
+    const REPS: usize = 8;
+    println!("{:<6} {:>12} {:>6} {:>10} {:>9}", "type", "shape", "BM", "mean us", "TFLOP/s");
+    for ty in [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16, GgmlType::Q8_0] {
+        for &(rows0, cols0) in &shapes {
+            let rows = ((rows0 as f64 * scale) as usize).max(8);
+            let cols = (((cols0 as f64 * scale) as usize) / 256).max(1) * 256;
+            let bytes = fake_weights(ty, rows, cols, (rows * 17 + cols) as u64);
+            let w = b.upload_raw("w", ty, rows, cols, &bytes)?;
+            let mut x = b.alloc(tokens, cols)?;
+            let xs: Vec<f32> = (0..tokens * cols).map(|i| ((i % 7) as f32 - 3.0) * 0.1).collect();
+            b.write(&mut x, &xs)?;
+            let mut out = b.alloc(tokens, rows)?;
+            for bm in [64, 128] {
+                b.set_tiled(bm, true);
+                for pass in 0..2 {
+                    b.reset_profile();
+                    b.begin_step()?;
+                    for _ in 0..REPS {
+                        b.matmul(&w, &x, &mut out);
+                    }
+                    b.end_step()?;
+                    if pass == 1 {
+                        let rows_p = b.profile_rows();
+                        let (calls, ns) = rows_p.iter().fold((0u64, 0.0), |a, r| (a.0 + r.calls, a.1 + r.total_ns));
+                        let mean_ns = ns / calls.max(1) as f64;
+                        let flop = 2.0 * rows as f64 * cols as f64 * tokens as f64;
+                        println!("{:<6} {:>12} {:>6} {:>10.1} {:>9.2}", ty.name(), format!("{rows}x{cols}"), bm, mean_ns / 1e3, flop / mean_ns / 1e3);
+                    }
+                }
+            }
+        }
+    }
+    b.set_tiled(0, false);
+    b.reset_profile();
+    Ok(())
+}
+
 fn open_runner(path: &str, profile: bool) -> Res<Rwkv7Runner<WebGpuBackend>> {
     let file = Arc::new(gguf::GgufFile::open(std::path::Path::new(path))?);
     let gpu = WebGpuBackend::new(&WebGpuOptions { profile, ..Default::default() })?;
@@ -229,8 +275,8 @@ fn model_steps(path: &str, decode: usize, prefill: usize) -> Res<()> {
     println!("--- profile: 9 decode steps (+ one 8-token step) ---");
     print!("{}", m.ops().profile_report());
     let id2 = m.new_state()?;
-    m.forward(id2, &prompt[..prompt.len().min(64)], LogitsMode::Last)?;
-    println!("--- profile: the above plus one 64-token prefill chunk ---");
+    m.forward(id2, &prompt, LogitsMode::Last)?;
+    println!("--- profile: the above plus a prefill of {} tokens (shapes with t = {0}) ---", prompt.len());
     print!("{}", m.ops().profile_report());
     std::mem::forget(m); // the report is printed; skip the drop-time copy
     Ok(())

@@ -10,7 +10,7 @@ use model::{Architecture, LoraKind, ModelError, Ops, TensorSource, Wkv6Decay};
 
 use crate::buffers::{GpuAct, GpuWeight, MatrixPart, Tracked};
 use crate::context::{Gpu, WebGpuOptions};
-use crate::kernels::{matvec_lanes, matvec_type, Kernel, MATMUL_TILE, MATVEC_WG, TILED_BLOCK, TILED_MIN_TOKENS};
+use crate::kernels::{matvec_lanes, matvec_type, tiled_pays, tiled_rows, Kernel, MATMUL_TILE, MATVEC_WG, TILED_BLOCK, TILED_MIN_TOKENS};
 use crate::layout::TypeLayout;
 use crate::recorder::{ProfileRow, Recorder};
 use crate::WebGpuError;
@@ -100,16 +100,6 @@ pub struct WebGpuBackend {
     wait_ns: u64,
 }
 
-/// Whether matmul_tiled beats the generic kernel for a part of `rows` rows, `t` tokens and `k`
-/// columns. A tile walks the K axis alone, one 32-column unit after another, and each unit costs a
-/// few memory round trips (~13 us per unit measured on the H200), so the tiled kernel needs enough
-/// tiles to fill the GPU unless the rows are short: a 64-row LoRA down-projection of K = 1024 as
-/// one tile took 446 us where the generic kernel spreads it over 64 × T/8 workgroups.
-fn tiled_pays(rows: usize, t: usize, k: usize) -> bool {
-    let tiles = rows.div_ceil(TILED_BLOCK as usize) * t.div_ceil(TILED_BLOCK as usize);
-    tiles >= 32 || k <= 256
-}
-
 fn grid_rows(rows: usize, max: u32) -> (u32, u32) {
     let gx = (rows as u32).min(max).max(1);
     (gx, (rows as u32).div_ceil(gx))
@@ -126,7 +116,7 @@ impl WebGpuBackend {
             next_id += 1;
             Ok(Tracked::new(next_id, gpu.buffer(label, size, STORAGE, None)?, graveyard.clone()))
         };
-        let tokens = tracked("step tokens", 4 * 4096)?;
+        let tokens = tracked("step tokens", 4 * crate::context::MAX_STEP_TOKENS as u64)?;
         let dummies = (0..6).map(|_| tracked("dummy", 16)).collect::<Result<Vec<_>, _>>()?;
         let mut opts = opts.clone();
         opts.matvec_rows = match opts.matvec_rows {
@@ -180,6 +170,13 @@ impl WebGpuBackend {
     /// takes effect for matmuls recorded from now on.
     pub fn set_fast_kernels(&mut self, on: bool) {
         self.opts.fast_kernels = on;
+    }
+
+    /// Sets the weight rows per matmul_tiled tile (64 or 128; anything else picks per matmul) and
+    /// whether every matmul of 16 tokens or more takes the tiled kernel (tests).
+    pub fn set_tiled(&mut self, rows: u32, always: bool) {
+        self.opts.tile_rows = rows;
+        self.opts.always_tiled = always;
     }
 
     /// Sets the weight rows per matvec thread group (1, 2 or 4; others are rounded down).
@@ -276,7 +273,9 @@ impl WebGpuBackend {
         }
         self.rec.pipelines.get(&self.gpu, Kernel::Embed(ty))?;
         if self.opts.fast_kernels {
-            self.rec.pipelines.get(&self.gpu, Kernel::MatmulTiled(ty))?;
+            for bm in [64, 128] {
+                self.rec.pipelines.get(&self.gpu, Kernel::MatmulTiled(ty, bm))?;
+            }
             if let Some(items) = matvec_type(ty, cols) {
                 self.rec.pipelines.get(&self.gpu, Kernel::Matvec(ty, self.opts.matvec_rows, matvec_lanes(items)))?;
             }
@@ -351,7 +350,8 @@ impl WebGpuBackend {
             bufs.push((t.id, &t.buffer));
         }
         let params = [n.cols, outs.len() as u32, n.eps, 0];
-        self.rec.replace_last(&self.gpu, Kernel::LayerNormLerp, &params, &bufs, [1, 1, 1], [n.cols, 1, outs.len() as u32]);
+        let groups = n.cols.div_ceil(256).min(self.gpu.limits.max_compute_workgroups_per_dimension);
+        self.rec.replace_last(&self.gpu, Kernel::LayerNormLerp, &params, &bufs, [groups, 1, 1], [n.cols, 1, outs.len() as u32]);
         true
     }
 
@@ -410,10 +410,11 @@ impl WebGpuBackend {
                 let (gx, gy) = grid_rows(part.rows.div_ceil(per_wg as usize), max);
                 let params = vec![*cols as u32, *rows as u32, part.first_row as u32, part.rows as u32, (*row_words / 4) as u32, epilogue, gx, items];
                 (Kernel::Matvec(*ty, nr, tpr), params, [gx, gy, 1], 5)
-            } else if fast && t >= TILED_MIN_TOKENS && tiled_pays(part.rows, t, *cols) {
-                let gx = (part.rows as u32).div_ceil(TILED_BLOCK);
+            } else if fast && t >= TILED_MIN_TOKENS && (self.opts.always_tiled || tiled_pays(part.rows, t, *cols)) {
+                let bm = tiled_rows(self.opts.tile_rows, part.rows, t);
+                let gx = (part.rows as u32).div_ceil(bm);
                 let params = vec![*cols as u32, *rows as u32, t as u32, part.first_row as u32, part.rows as u32, *row_words as u32, epilogue, gx];
-                (Kernel::MatmulTiled(*ty), params, [gx, (t as u32).div_ceil(TILED_BLOCK), 1], 6)
+                (Kernel::MatmulTiled(*ty, bm), params, [gx, (t as u32).div_ceil(TILED_BLOCK), 1], 6)
             } else {
                 let tile = if t == 1 { 1 } else { MATMUL_TILE };
                 let (gx, gy) = grid_rows(part.rows, max);
@@ -530,6 +531,10 @@ impl Ops for WebGpuBackend {
     /// Every architecture: RWKV-7's ops and those of RWKV-4, 5 and 6 (`backend/rwkv456.rs`).
     fn supports(&self, _arch: Architecture) -> bool {
         true
+    }
+
+    fn preferred_chunk(&self) -> usize {
+        self.opts.prefill_chunk
     }
 
     fn device_name(&self) -> String {
@@ -698,11 +703,16 @@ impl Ops for WebGpuBackend {
         let n = (state.cols as f64).sqrt().round() as usize;
         assert_eq!(n * n, state.cols, "wkv7: state rows must be N·N");
         let max_threads = self.gpu.limits.max_compute_invocations_per_workgroup as usize;
-        if n > max_threads || n * 4 * 6 > self.gpu.limits.max_compute_workgroup_storage_size as usize {
+        // Workgroup memory: six vectors of N floats and the loop kernel's state tile.
+        let shared = 4 * (6 * n + crate::kernels::wkv7_tile_rows(n as u32) as usize * (n + 1));
+        if n > max_threads || shared > self.gpu.limits.max_compute_workgroup_storage_size as usize {
             self.rec.deferred.get_or_insert(WebGpuError::MissingCapability {
                 adapter: self.gpu.name.clone(),
                 what: "workgroup size",
-                detail: format!("wkv7 runs one thread per value row: head size {n}, limit {max_threads}"),
+                detail: format!(
+                    "wkv7 runs one thread per value row: head size {n} needs {n} threads and {shared} bytes of workgroup memory, limits {max_threads} and {}",
+                    self.gpu.limits.max_compute_workgroup_storage_size
+                ),
             });
             return;
         }

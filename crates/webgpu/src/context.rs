@@ -30,7 +30,19 @@ pub struct WebGpuOptions {
     /// Q4_K_M decode) 32 gave 4.21 ms/token, 128 gave 4.56 and one submit per step 6.03, because
     /// wgpu's host-side encoding (~3 us per dispatch) otherwise runs before the GPU starts.
     pub submit_every: usize,
+    /// Tokens per prefill step (`Ops::preferred_chunk`). Default 512: the tiled matmul needs many
+    /// 64-token tiles to fill a large GPU (at 64 tokens a 2560-row matmul is only 40 workgroups),
+    /// and the per-step overheads (dispatches, wkv7's serial walk start-up) shrink per token.
+    pub prefill_chunk: usize,
+    /// Weight rows per matmul_tiled tile: 64, 128, or 0 to pick per matmul (`kernels::tiled_rows`).
+    pub tile_rows: u32,
+    /// Use matmul_tiled for every matmul of at least 16 tokens, even where the generic kernel
+    /// would be faster (tests, to reach the tiled kernel with small shapes).
+    pub always_tiled: bool,
 }
+
+/// Most tokens one step can take (the step token buffer's size).
+pub(crate) const MAX_STEP_TOKENS: usize = 4096;
 
 fn env_flag(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -46,6 +58,9 @@ impl Default for WebGpuOptions {
             fast_kernels: !matches!(env_flag("AVIARY_WGPU_KERNELS").as_deref(), Some("generic")),
             matvec_rows: num("AVIARY_WGPU_NR", 2) as u32,
             submit_every: num("AVIARY_WGPU_SUBMIT_EVERY", 32),
+            tile_rows: num("AVIARY_WGPU_TILE_ROWS", 0) as u32,
+            always_tiled: false,
+            prefill_chunk: num("AVIARY_WGPU_CHUNK", 512).clamp(1, MAX_STEP_TOKENS),
         }
     }
 }

@@ -16,8 +16,8 @@ pub(crate) enum Kernel {
     /// Weight type, rows per thread group and lanes per row group: the vectorized one-token
     /// matvec (`matvec_type`).
     Matvec(GgmlType, u32, u32),
-    /// Weight type: the tiled many-token matmul of prefill.
-    MatmulTiled(GgmlType),
+    /// Weight type and rows per tile (64 or 128): the tiled many-token matmul of prefill.
+    MatmulTiled(GgmlType, u32),
     Embed(GgmlType),
     LayerNorm,
     /// layer_norm then token_shift_lerp of one token, fused (decode).
@@ -46,10 +46,39 @@ pub(crate) enum Kernel {
 pub(crate) const MATMUL_WG: u32 = 64;
 /// Tokens per matmul tile when a step has more than one token.
 pub(crate) const MATMUL_TILE: u32 = 8;
-/// Rows (and tokens) of one matmul_tiled tile.
+/// Rows (and tokens) of one matmul_tiled tile; tiles of large matmuls may take twice the rows
+/// (`tiled_rows`).
 pub(crate) const TILED_BLOCK: u32 = 64;
+
+/// Rows per matmul_tiled tile for a part of `rows` rows and `t` tokens: `choice` (64 or 128) when
+/// set, else 128 once the GPU still gets at least 256 tiles that way (8 rows per thread halve
+/// workgroup-memory reads per multiply-add, but halve the tiles too).
+pub(crate) fn tiled_rows(choice: u32, rows: usize, t: usize) -> u32 {
+    match choice {
+        64 | 128 => choice,
+        _ if rows.div_ceil(128) * t.div_ceil(TILED_BLOCK as usize) >= 256 => 128,
+        _ => TILED_BLOCK,
+    }
+}
 /// Tokens from which a step's matmuls use matmul_tiled rather than the generic kernel.
 pub(crate) const TILED_MIN_TOKENS: usize = 16;
+/// Whether matmul_tiled beats the generic kernel for a part of `rows` rows, `t` tokens and `k`
+/// columns, by a cost model fitted to the H200 profile of a 64-token chunk (2.9B Q4_K_M): a tile
+/// walks the K axis alone, ~4 us per 32-column unit when the GPU holds at most ~2 tiles per SM
+/// (2560 x 10240 at T = 64: 40 tiles, 1307 us), while the generic kernel costs ~5.7 ps per
+/// row·token·column (96 x 2560 at T = 64: 89 us), so skinny LoRA down-projections stay generic on
+/// short chunks and go tiled on long ones. Rows of K ≤ 256 (a few units) are always tiled.
+pub(crate) fn tiled_pays(rows: usize, t: usize, k: usize) -> bool {
+    if k <= 256 {
+        return true;
+    }
+    let tiles = rows.div_ceil(TILED_BLOCK as usize) * t.div_ceil(TILED_BLOCK as usize);
+    let waves = tiles.div_ceil(264) as f64;
+    let tiled_us = k.div_ceil(32) as f64 * 4.0 * waves;
+    let generic_us = 5.7e-6 * (rows * t * k) as f64;
+    tiled_us < generic_us
+}
+
 /// Threads per matvec workgroup (shaders/matvec.wgsl).
 pub(crate) const MATVEC_WG: u32 = 256;
 
@@ -85,6 +114,20 @@ pub(crate) fn matvec_type(ty: GgmlType, cols: usize) -> Option<u32> {
         _ => return None,
     };
     Some(items as u32)
+}
+
+/// State rows wkv7 moves through its workgroup tile at a time: all N when the padded tile of
+/// N × (N + 1) floats fits in ~16 KiB (head size 64 and below), else the largest power of two that does.
+pub(crate) fn wkv7_tile_rows(n: u32) -> u32 {
+    const TILE_FLOATS: u32 = 64 * 65;
+    if n * (n + 1) <= TILE_FLOATS {
+        return n.max(1);
+    }
+    let mut tr = 1;
+    while 2 * tr * (n + 1) <= TILE_FLOATS {
+        tr *= 2;
+    }
+    tr
 }
 
 fn decoder(ty: GgmlType) -> Option<&'static str> {
@@ -143,11 +186,12 @@ pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
             ]
             .join("\n")
         }
-        Kernel::MatmulTiled(ty) => {
-            [QUANT_COMMON, decoder(ty)?, include_str!("shaders/lora.wgsl"), include_str!("shaders/matmul_tiled.wgsl")].join("\n")
+        Kernel::MatmulTiled(ty, bm) => {
+            [&format!("const BM: u32 = {bm}u;\n"), QUANT_COMMON, decoder(ty)?, include_str!("shaders/lora.wgsl"), include_str!("shaders/matmul_tiled.wgsl")].join("\n")
         }
         Kernel::Embed(ty) => [QUANT_COMMON, decoder(ty)?, include_str!("shaders/embed.wgsl")].join("\n"),
-        Kernel::Wkv7(n) => format!("const N: u32 = {n}u;\n{}", include_str!("shaders/wkv7.wgsl")),
+        Kernel::Wkv7(n) if crate::wkv7_unrolled::supports(n) => crate::wkv7_unrolled::source(n),
+        Kernel::Wkv7(n) => format!("const N: u32 = {n}u;\nconst TR: u32 = {}u;\n{}", wkv7_tile_rows(n), include_str!("shaders/wkv7.wgsl")),
         Kernel::LayerNorm => include_str!("shaders/layer_norm.wgsl").into(),
         Kernel::LayerNormLerp => include_str!("shaders/layer_norm_lerp.wgsl").into(),
         Kernel::TokenShiftLerp => include_str!("shaders/token_shift_lerp.wgsl").into(),

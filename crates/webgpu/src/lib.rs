@@ -5,8 +5,11 @@
 //! re-packed to whole u32 words at load (`layout`; Q4_K and Q6_K blocks and float rows start on 16
 //! bytes), and each matmul/embed kernel decodes its type (`src/shaders/quant/<type>.wgsl`) as it
 //! reads. Matmuls pick one of three kernels: a vectorized one-token matvec (`vec4<u32>` loads, NR rows
-//! per lane group sharing x, `shaders/matvec/<type>.wgsl` for F32, F16, Q4_K, Q6_K), a 64x64 tiled
-//! kernel for many-token prefill, and the generic kernel for everything else. Tensors larger than the
+//! per lane group sharing x, `shaders/matvec/<type>.wgsl` for F32, F16, Q4_K, Q6_K), a register-blocked
+//! tiled kernel for many-token prefill (64 or 128 rows × 64 tokens per workgroup, software-pipelined
+//! through workgroup memory; prefill steps take 512 tokens, `WebGpuOptions::prefill_chunk`), and the
+//! generic kernel for everything else. WKV-7 for head sizes that are multiples of 4 is generated
+//! with its loops written out (`wkv7_unrolled`), so a thread's state row stays in registers. Tensors larger than the
 //! adapter's max storage binding are split by rows. A step is recorded as dispatches in one compute
 //! pass, submitted every `WebGpuOptions::submit_every` dispatches so the GPU starts while the host
 //! encodes; bind groups are cached per (kernel, buffers, parameters), so a steady decode step creates
@@ -30,6 +33,7 @@ mod error;
 mod kernels;
 mod layout;
 mod recorder;
+mod wkv7_unrolled;
 
 pub use backend::{HostCounters, WebGpuBackend};
 pub use buffers::{GpuAct, GpuWeight, MatrixPart};

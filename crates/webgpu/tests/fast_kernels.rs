@@ -69,17 +69,45 @@ fn tiled_matmul_matches_reference_for_every_type() {
     let mut rng = TestRng::new(22);
     let mut cases = 0;
     for (path, mut b) in backends() {
-        for ty in quant::SUPPORTED {
-            // K ≤ 256 takes the tiled kernel whatever the tile count (see tiled_pays).
-            let k = if ty.block_size() == 256 { 256 } else if ty.block_size() == 32 { 96 } else { 45 };
-            for (m, t) in [(70, 16), (5, 67), (64, 64)] {
-                let diff = run_matmul(&mut b, &mut rng, ty, m, k, t);
-                assert!(diff <= 1e-5 * (k as f32).sqrt() + 1e-6, "{path}: tiled {ty} M={m} K={k} T={t}: rel diff {diff}");
-                cases += 1;
+        for bm in [64, 128] {
+            b.set_tiled(bm, false);
+            for ty in quant::SUPPORTED {
+                // K ≤ 256 takes the tiled kernel whatever the tile count (see tiled_pays).
+                let k = if ty.block_size() == 256 { 256 } else if ty.block_size() == 32 { 96 } else { 45 };
+                for (m, t) in [(70, 16), (5, 67), (64, 64), (131, 17)] {
+                    let diff = run_matmul(&mut b, &mut rng, ty, m, k, t);
+                    assert!(diff <= 1e-5 * (k as f32).sqrt() + 1e-6, "{path}: tiled BM={bm} {ty} M={m} K={k} T={t}: rel diff {diff}");
+                    cases += 1;
+                }
             }
         }
         if path == "shared" {
             break; // the tiled kernel has no subgroup variant; one backend is enough
+        }
+    }
+    assert!(cases > 0 || std::env::var_os("CI").is_none(), "no backend ran");
+}
+
+/// Many K units (the software pipeline's prefetch), several tiles both ways, odd sizes everywhere.
+#[test]
+fn tiled_matmul_matches_reference_on_long_rows() {
+    let mut rng = TestRng::new(24);
+    let mut cases = 0;
+    if let Some((path, mut b)) = backends().into_iter().next() {
+        for bm in [64, 128] {
+            b.set_tiled(bm, true);
+            for ty in [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16, GgmlType::Q8_0, GgmlType::F32, GgmlType::Q5_1] {
+                let k = match ty.block_size() {
+                    256 => 768,
+                    32 => 544,
+                    _ => 397,
+                };
+                for (m, t) in [(197, 131), (3, 70)] {
+                    let diff = run_matmul(&mut b, &mut rng, ty, m, k, t);
+                    assert!(diff <= 1e-5 * (k as f32).sqrt() + 1e-6, "{path}: tiled BM={bm} {ty} M={m} K={k} T={t}: rel diff {diff}");
+                    cases += 1;
+                }
+            }
         }
     }
     assert!(cases > 0 || std::env::var_os("CI").is_none(), "no backend ran");

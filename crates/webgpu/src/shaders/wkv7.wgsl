@@ -6,7 +6,11 @@
 // state: [H, N·N], S[h][i][j] at h·N·N + i·N + j.
 // Thread mapping: one workgroup per head, N threads; thread i keeps state row i in registers for the
 // whole chunk and also stages key column i of each token into workgroup memory. All tokens of the
-// chunk are processed in order inside the kernel. Precision: f32 throughout.
+// chunk are processed in order inside the kernel. The state moves between memory and the rows of the
+// threads through a padded workgroup tile (TR rows at a time, TR set by the host so the tile stays
+// near 16 KiB): loads and stores are coalesced (consecutive threads, consecutive words) where reading
+// row i straight into thread i would touch a new 32-byte sector per thread and word. The padding
+// (row pitch N + 1) keeps the transposed reads free of bank conflicts. Precision: f32 throughout.
 
 struct Params {
     cols: u32,
@@ -32,14 +36,26 @@ var<workgroup> s_k: array<f32, N>;
 var<workgroup> s_decay: array<f32, N>;
 var<workgroup> s_a: array<f32, N>;
 var<workgroup> s_r: array<f32, N>;
+var<workgroup> s_tile: array<f32, TR * (N + 1u)>;
 
 @compute @workgroup_size(N)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) i: u32) {
     let hb = wid.x * N;
-    let sbase = wid.x * N * N + i * N;
+    let hbase = wid.x * N * N;
     var srow: array<f32, N>;
-    for (var j = 0u; j < N; j++) {
-        srow[j] = state[sbase + j];
+    for (var rb = 0u; rb < N; rb += TR) {
+        for (var jj = 0u; jj < TR; jj++) {
+            if (rb + jj < N) {
+                s_tile[jj * (N + 1u) + i] = state[hbase + (rb + jj) * N + i];
+            }
+        }
+        workgroupBarrier();
+        if (i >= rb && i < rb + TR) {
+            for (var j = 0u; j < N; j++) {
+                srow[j] = s_tile[(i - rb) * (N + 1u) + j];
+            }
+        }
+        workgroupBarrier();
     }
     for (var t = 0u; t < p.rows; t++) {
         let idx = t * p.cols + hb + i;
@@ -75,7 +91,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         y[idx] = acc;
         workgroupBarrier();
     }
-    for (var j = 0u; j < N; j++) {
-        state[sbase + j] = srow[j];
+    for (var rb = 0u; rb < N; rb += TR) {
+        if (i >= rb && i < rb + TR) {
+            for (var j = 0u; j < N; j++) {
+                s_tile[(i - rb) * (N + 1u) + j] = srow[j];
+            }
+        }
+        workgroupBarrier();
+        for (var jj = 0u; jj < TR; jj++) {
+            if (rb + jj < N) {
+                state[hbase + (rb + jj) * N + i] = s_tile[jj * (N + 1u) + i];
+            }
+        }
+        workgroupBarrier();
     }
 }
