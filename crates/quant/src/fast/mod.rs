@@ -7,6 +7,9 @@
 //! for the weight's type and row length, then call [`RowKernel::dot`] on tiles of weight rows and
 //! activation rows; each weight block is decoded once per group of up to four activation rows.
 //!
+//! [`amx`] is the prefill matmul on AMX BF16 tiles (x86-64 with AMX-BF16 on Linux), used for chunks
+//! of 16+ tokens by the cpu backend.
+//!
 //! Results match "dequantize the weight row and the *quantized* activation row, dot in f32" up to
 //! summation order (and, for Q4_1/Q5_1, the f16 rounding of Q8_1's stored `d·Σq`, as in ggml).
 
@@ -14,12 +17,14 @@ mod act;
 pub mod amx;
 mod act_blocks;
 mod isa;
-// Block offsets and scale unpacking used by the SIMD kernels (x86 only so far).
+// Block offsets and scale unpacking used by the SIMD kernels (x86-64 and aarch64).
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 mod layout;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 
 pub use act::{act_planes, quantize_acts, quantize_acts_planes, ActFormat};
 pub use isa::{active, available, detected, set_active, Isa};
@@ -79,6 +84,8 @@ impl RowKernel {
             Isa::Scalar => (None, 1),
             #[cfg(target_arch = "x86_64")]
             _ => (x86::kernels(isa, ty), x86::max_rows(isa)),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => (neon::kernels(ty), neon::max_rows(ty)),
             #[cfg(not(target_arch = "x86_64"))]
             _ => (None, 1),
         };
