@@ -45,6 +45,7 @@ fn report(seed: u64) -> BenchReport {
         batch_gen_tok_s: Vec::new(),
         quality_tokens: (0..32).map(|i| (i * 7 + seed as u32) % 300).collect(),
         memory_bw_gb_s: 12.25,
+        roofline_bw_gb_s: Some(12.25),
         weight_bytes_per_token: 1_500_000_000,
         prefill_tokens: 128,
         gen_tokens: 64,
@@ -328,4 +329,20 @@ fn batched_generation_row_only_when_measured() {
     let e = r.markdown_entry("batched");
     assert!(e.contains("| Batched gen | 100.00 tok/s (4 sequences) |"), "{e}");
     assert_eq!(r.to_json(None, None)["batched_generation_tok_s"], 100.0);
+}
+
+#[test]
+fn gpu_roofline_needs_a_device_bandwidth() {
+    let mut r = report(2);
+    r.backend = "cuda".into();
+    r.roofline_bw_gb_s = None;
+    let e = r.markdown_entry("gpu");
+    assert!(e.contains("| Gen roofline | n/a (GPU backend: pass --device-bw) |"), "{e}");
+    assert!(r.to_json(None, None)["generation_roofline_pct"].is_null());
+    r.roofline_bw_gb_s = Some(4400.0);
+    r.gen_tok_s = vec![400.0];
+    let e = r.markdown_entry("gpu");
+    assert!(e.contains("| Roofline BW | 4400.00 GB/s (given) |"), "{e}");
+    // 1.5 GB per token at 4.4 TB/s: 2933.3 tok/s; 400 of them is 13.64%.
+    assert!(e.contains("| Gen roofline | 13.64% |"), "{e}");
 }

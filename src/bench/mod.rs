@@ -71,6 +71,10 @@ pub struct BenchArgs {
     /// Measure and print only; leave the results file alone.
     #[arg(long)]
     pub no_write: bool,
+    /// Memory bandwidth of the GPU, in GB/s, for the generation roofline of a GPU backend (e.g. 4400
+    /// for an H200). The cpu backend uses the measured host bandwidth unless this is given.
+    #[arg(long, value_name = "GBPS")]
+    pub device_bw: Option<f64>,
     /// Size of the memory bandwidth test buffer, in MiB.
     #[arg(long, default_value_t = DEFAULT_BW_BYTES >> 20, value_name = "MIB")]
     pub bw_mib: usize,
@@ -132,6 +136,11 @@ pub fn run(args: &BenchArgs, door: &Door, out: &mut dyn Write) -> Result<BenchOu
             return Err(BenchError::Usage(format!("{flag} must be at least 1")));
         }
     }
+    if let Some(bw) = args.device_bw {
+        if !(bw.is_finite() && bw > 0.0) {
+            return Err(BenchError::Usage(format!("--device-bw must be a positive number of GB/s, got {bw}")));
+        }
+    }
     let labels = if args.no_write { None } else { Some(entry_labels(args)?) };
     let output = args.output.clone().unwrap_or_else(|| door.default_output.clone());
     if labels.is_some() {
@@ -164,6 +173,7 @@ pub fn run(args: &BenchArgs, door: &Door, out: &mut dyn Write) -> Result<BenchOu
         batch_gen_tok_s: figures.batch_gen_tok_s,
         quality_tokens: figures.quality_tokens,
         memory_bw_gb_s,
+        roofline_bw_gb_s: args.device_bw.or((args.backend == crate::Backend::Cpu).then_some(memory_bw_gb_s)),
         weight_bytes_per_token: figures.weight_bytes_per_token,
         prefill_tokens: args.prefill,
         gen_tokens: args.gen,

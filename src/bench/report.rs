@@ -35,6 +35,10 @@ pub struct BenchReport {
     pub quality_tokens: Vec<u32>,
     /// Host memory read bandwidth, best of 3, in GB/s (1e9 bytes).
     pub memory_bw_gb_s: f64,
+    /// The bandwidth generation's roofline is computed against, in GB/s: the measured host
+    /// bandwidth on the cpu backend, the `--device-bw` given for a GPU backend, or `None` (no
+    /// roofline: host memory says nothing about a GPU's).
+    pub roofline_bw_gb_s: Option<f64>,
     /// Weight bytes one generated token reads (every tensor, one row of token_embd).
     pub weight_bytes_per_token: u64,
     pub prefill_tokens: usize,
@@ -83,22 +87,17 @@ impl BenchReport {
     pub fn shown_quality_tokens(&self) -> &[u32] {
         &self.quality_tokens[..self.quality_tokens.len().min(SHOWN_QUALITY_TOKENS)]
     }
-    /// Tokens per second if generation were bound only by reading the weights at `memory_bw_gb_s`.
-    pub fn gen_bound_tok_s(&self) -> f64 {
-        if self.weight_bytes_per_token == 0 {
-            return 0.0;
-        }
-        self.memory_bw_gb_s * 1e9 / self.weight_bytes_per_token as f64
+    /// Tokens per second if generation were bound only by reading the weights at
+    /// `roofline_bw_gb_s`; `None` without a roofline bandwidth.
+    pub fn gen_bound_tok_s(&self) -> Option<f64> {
+        let bw = self.roofline_bw_gb_s?;
+        (self.weight_bytes_per_token > 0).then(|| bw * 1e9 / self.weight_bytes_per_token as f64)
     }
     /// Measured generation speed as a percentage of the bandwidth bound. Above 100 means the
     /// weights were served from caches (tiny models).
-    pub fn gen_roofline_pct(&self) -> f64 {
-        let bound = self.gen_bound_tok_s();
-        if bound > 0.0 {
-            100.0 * self.gen_tok_s_mean() / bound
-        } else {
-            0.0
-        }
+    pub fn gen_roofline_pct(&self) -> Option<f64> {
+        let bound = self.gen_bound_tok_s()?;
+        (bound > 0.0).then(|| 100.0 * self.gen_tok_s_mean() / bound)
     }
 
     /// `(metric, value, bold)` in entry order: the format's fixed rows first, then the extras.
@@ -125,7 +124,14 @@ impl BenchReport {
         }
         rows.push(("Memory BW", format!("{:.2} GB/s", self.memory_bw_gb_s), false));
         rows.push(("Weights/token", format!("{:.2} MB", self.weight_bytes_per_token as f64 / 1e6), false));
-        rows.push(("Gen roofline", format!("{:.2}%", self.gen_roofline_pct()), false));
+        if let Some(bw) = self.roofline_bw_gb_s.filter(|&bw| bw != self.memory_bw_gb_s) {
+            rows.push(("Roofline BW", format!("{bw:.2} GB/s (given)"), false));
+        }
+        let roofline = match self.gen_roofline_pct() {
+            Some(pct) => format!("{pct:.2}%"),
+            None => "n/a (GPU backend: pass --device-bw)".to_string(),
+        };
+        rows.push(("Gen roofline", roofline, false));
         rows.push((
             "Workload",
             format!("prefill {}, gen {}, runs {}, seed {}", self.prefill_tokens, self.gen_tokens, self.runs, self.seed),
@@ -195,6 +201,7 @@ impl BenchReport {
             "quality_hash": self.quality_hash_hex(),
             "quality_tokens": self.quality_tokens,
             "memory_bw_gb_s": self.memory_bw_gb_s,
+            "roofline_bw_gb_s": self.roofline_bw_gb_s,
             "weight_bytes_per_token": self.weight_bytes_per_token,
             "generation_bound_tok_s": self.gen_bound_tok_s(),
             "generation_roofline_pct": self.gen_roofline_pct(),

@@ -68,17 +68,9 @@ fn logits_all(runner: &mut dyn Model, toks: &[u32]) -> Vec<Vec<f32>> {
     runner.forward(s, toks, LogitsMode::All).unwrap()
 }
 
-/// `n` greedy tokens after `prompt`, one token per step (the decode path: graph replays).
+/// `n` greedy tokens after `prompt`, fed one token per step (the decode path).
 fn greedy(model: &mut dyn Model, prompt: &[u32], n: usize) -> Vec<u32> {
-    let state = model.new_state().unwrap();
-    let mut logits = model.forward(state, prompt, LogitsMode::Last).unwrap().remove(0);
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let next = testkit::argmax(&logits) as u32;
-        out.push(next);
-        logits = model.forward(state, &[next], LogitsMode::Last).unwrap().remove(0);
-    }
-    out
+    model::greedy_tokens(model, prompt, n).expect("greedy decode")
 }
 
 #[test]

@@ -49,7 +49,7 @@ pub use initial_state::WithInitialState;
 pub use hparams::{Hparams, Rwkv7Hparams, GROUP_NORM_EPS, RWKV5_GROUP_NORM_EPS};
 pub use load::{architecture_of, check_architecture, TensorSource};
 pub use ops::{LoraKind, Ops, Wkv6Decay};
-pub use runner::{quant_label, LogitsMode, Model, ModelInfo, Runner, Rwkv7Runner, StateId};
+pub use runner::{greedy_tokens, quant_label, LogitsMode, Model, ModelInfo, Runner, Rwkv7Runner, StateId};
 pub use ffn::GatedFfn;
 pub use rwkv4::Rwkv4Layer;
 pub use rwkv5::Rwkv5Layer;

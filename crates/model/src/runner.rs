@@ -85,6 +85,25 @@ pub trait Model: Send {
     }
 }
 
+/// `n` greedy tokens after `prompt` from a fresh state: the prompt in chunks, then each pick fed back
+/// one token per step (the decode path), picking on the host from the logits. For tests and tools
+/// that compare backends token for token.
+pub fn greedy_tokens(model: &mut dyn Model, prompt: &[u32], n: usize) -> Result<Vec<u32>, ModelError> {
+    let state = model.new_state()?;
+    let result = (|| {
+        let mut logits = model.forward(state, prompt, LogitsMode::Last)?.pop().unwrap_or_default();
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let next = host_argmax(&logits);
+            out.push(next);
+            logits = model.forward(state, &[next], LogitsMode::Last)?.pop().unwrap_or_default();
+        }
+        Ok(out)
+    })();
+    model.drop_state(state);
+    result
+}
+
 /// First index of the largest non-NaN value; 0 when there is none.
 pub(crate) fn host_argmax(v: &[f32]) -> u32 {
     let mut best: Option<(usize, f32)> = None;

@@ -74,17 +74,9 @@ fn logits_match_cpu_and_reference_on_every_fixture() {
     assert_eq!(checked, testkit::MODEL_FIXTURES.len());
 }
 
-/// Greedy decoding from the fixture prompt: `n` tokens, each fed back one at a time.
+/// `n` greedy tokens after `prompt`, fed one token per step (the decode path).
 fn greedy(model: &mut dyn Model, prompt: &[u32], n: usize) -> Vec<u32> {
-    let s = model.new_state().unwrap();
-    let mut logits = model.forward(s, prompt, LogitsMode::Last).unwrap().remove(0);
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let next = testkit::argmax(&logits) as u32;
-        out.push(next);
-        logits = model.forward(s, &[next], LogitsMode::Last).unwrap().remove(0);
-    }
-    out
+    model::greedy_tokens(model, prompt, n).expect("greedy decode")
 }
 
 #[test]

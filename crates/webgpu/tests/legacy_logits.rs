@@ -61,17 +61,9 @@ fn numpy_reference() -> (Vec<u32>, Vec<usize>, serde_json::Value) {
     (testkit::json_tokens(&json), positions, json["models"].clone())
 }
 
-/// Greedy decoding: `n` tokens after `prompt`, each fed back one at a time.
+/// `n` greedy tokens after `prompt`, fed one token per step (the decode path).
 fn greedy(model: &mut dyn Model, prompt: &[u32], n: usize) -> Vec<u32> {
-    let s = model.new_state().unwrap();
-    let mut logits = model.forward(s, prompt, LogitsMode::Last).unwrap().remove(0);
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let next = testkit::argmax(&logits) as u32;
-        out.push(next);
-        logits = model.forward(s, &[next], LogitsMode::Last).unwrap().remove(0);
-    }
-    out
+    model::greedy_tokens(model, prompt, n).expect("greedy decode")
 }
 
 #[test]
