@@ -3,7 +3,7 @@
 //! 768×768, reporting weight GB/s, and this machine's memory read bandwidth for comparison.
 //!
 //! `cargo run --release -p cpu --example matmul_bench -- [threads] [types,comma,separated]`
-//! (`AVIARY_SIMD=avx2` etc. to pick a level).
+//! (`AVIARY_SIMD=avx2` etc. to pick a level; `SHAPES=64x1024,1024x64` for other one-token shapes).
 
 use std::time::Instant;
 
@@ -59,6 +59,16 @@ fn main() {
     let mut shapes = vec![(768, 768, pt), (3072, 768, pt), (768, 3072, pt)];
     if decode {
         shapes.splice(0..0, [(768, 768, 1), (3072, 768, 1), (768, 3072, 1), (65536, 768, 1)]);
+    }
+    // SHAPES=MxK,MxK,... (one token each) replaces the list.
+    if let Ok(list) = std::env::var("SHAPES") {
+        shapes = list
+            .split(',')
+            .map(|s| {
+                let (m, k) = s.split_once('x').expect("MxK");
+                (m.parse().expect("M"), k.parse().expect("K"), 1)
+            })
+            .collect();
     }
     println!("AMX prefill path: {}", quant::fast::amx::usable());
     for ty in types {

@@ -13,6 +13,7 @@ use crate::kernels::lora::MatrixRef;
 use crate::kernels::wkv7::Wkv7Inputs;
 use crate::kernels::wkv7_output::Wkv7OutputInputs;
 use crate::fast;
+use crate::fast::sparse_matvec::Transposed;
 use crate::kernels::lora::Matrix;
 use crate::kernels::wkv6::Wkv6Inputs;
 use crate::kernels::{decay6, group_norm, token_shift_lora6, wkv4, wkv6};
@@ -47,6 +48,8 @@ pub struct CpuBackend {
     /// matrices are small LoRAs whose ~16-bit tile products are far inside the file's bound).
     f32_tiles: bool,
     profile: Profile,
+    /// Scratch: nonzero activation indices for the sparse matvec.
+    nz: Vec<u32>,
 }
 
 impl CpuBackend {
@@ -54,7 +57,7 @@ impl CpuBackend {
     pub fn new(threads: usize) -> Result<Self, CpuError> {
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
         let pool = Pool::new(threads).map_err(|e| CpuError::ThreadPool { threads, reason: e.to_string() })?;
-        Ok(CpuBackend { pool, threads, isa: quant::fast::active(), acts: Vec::new(), planes: planes_from_env(), f32_tiles: false, profile: Profile::from_env() })
+        Ok(CpuBackend { pool, threads, isa: quant::fast::active(), acts: Vec::new(), planes: planes_from_env(), f32_tiles: false, profile: Profile::from_env(), nz: Vec::new() })
     }
 
     /// The SIMD level the kernels run at.
@@ -98,6 +101,12 @@ fn planes_from_env() -> usize {
         Ok("8") => 1,
         _ => 2,
     }
+}
+
+/// `AVIARY_SPARSE=1` keeps transposed copies of F16 FFN value matrices for zero-skipping decode
+/// (`fast::sparse_matvec`; off by default until it is shown to pay for its memory).
+fn sparse_from_env() -> bool {
+    std::env::var("AVIARY_SPARSE").is_ok_and(|v| v.trim() == "1")
 }
 
 /// A matrix's fast kernel, bytes and row length.
@@ -182,7 +191,10 @@ impl Ops for CpuBackend {
         if src.info.ty != quant::GgmlType::F32 {
             self.f32_tiles = true;
         }
-        Ok(CpuWeight::Matrix { ty: src.info.ty, rows, cols, row_bytes, src: src.clone(), kernel })
+        // The FFN value matrix reads relu(k)², about half zeros: keep a copy that can skip them.
+        let sparse = (src.info.name.ends_with(model::names::common::FFN_VALUE) && Transposed::usable(src.info.ty, rows, self.isa) && sparse_from_env())
+            .then(|| Box::new(Transposed::new(src.bytes(), rows, cols)));
+        Ok(CpuWeight::Matrix { ty: src.info.ty, rows, cols, row_bytes, src: src.clone(), kernel, sparse })
     }
 
     fn upload_vectors(&mut self, rows: usize, cols: usize, data: Vec<f32>) -> Result<CpuWeight, ModelError> {
@@ -279,6 +291,12 @@ impl Ops for CpuBackend {
 
     fn matmul(&mut self, w: &CpuWeight, x: &CpuAct, out: &mut CpuAct) {
         let t0 = self.profile.start();
+        if let CpuWeight::Matrix { sparse: Some(tr), .. } = w {
+            if x.rows == 1 && tr.matvec(&self.pool, &x.data, &mut out.data, &mut self.nz) {
+                self.profile.stop(t0, || format!("matmul sparse F16 {}x{} T=1", out.data.len(), x.data.len()));
+                return;
+            }
+        }
         let (kernel, bytes, cols) = fast_matrix(w);
         fast::matmul::matmul(&self.pool, kernel, bytes, &x.data, cols, &mut out.data, &mut self.acts, self.planes, self.f32_tiles);
         self.profile.stop(t0, || { let m = matrix(w); format!("matmul {:?} {}x{} T={}", m.ty, m.bytes.len() / m.row_bytes, m.cols, x.rows) });

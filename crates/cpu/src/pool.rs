@@ -12,6 +12,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// The task index of a closed job's claim word (above any task count).
+const CLOSED: u64 = 0xFFFF_FFFF;
+
 /// How long an idle worker spins before parking.
 const SPIN: Duration = Duration::from_micros(200);
 
@@ -83,17 +86,26 @@ impl Pool {
             (0..n).for_each(f);
             return;
         }
+        assert!((n as u64) < CLOSED, "{n} tasks do not fit the claim word");
         let _guard = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let s = &*self.shared;
+        // Close the previous job first: a worker that read its claim word when it was exhausted
+        // (index = task count) and then reads the new, larger task count would otherwise win its
+        // compare-and-swap on the old word and run the new closure with a stale index, making the
+        // new job finish early while that task still runs (and reads the caller's dead frame).
+        // After this store such a swap fails, and the Release/Acquire pair on `tasks` makes any
+        // worker that sees the new count also see the closed word.
+        let old_job = s.claim.load(Ordering::Relaxed) >> 32;
+        s.claim.store(old_job << 32 | CLOSED, Ordering::Relaxed);
         // SAFETY: no task is running (the previous `run` waited for all of its tasks), so no worker
         // reads `job` now; the lifetime is erased because this call outlives every use (below).
         unsafe {
             let erased: Job = std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f);
             *s.job.get() = Some(erased);
         }
-        s.tasks.store(n, Ordering::Relaxed);
+        s.tasks.store(n, Ordering::Release);
         s.finished.store(0, Ordering::Relaxed);
-        let job_no = (s.claim.load(Ordering::Relaxed) >> 32) + 1;
+        let job_no = old_job + 1;
         s.claim.store(job_no << 32, Ordering::Release);
         if s.sleepers.load(Ordering::Acquire) > 0 {
             let _l = s.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -118,7 +130,7 @@ fn work(s: &Shared, job_no: u64) {
             return;
         }
         let idx = (cur & 0xFFFF_FFFF) as usize;
-        if idx >= s.tasks.load(Ordering::Relaxed) {
+        if idx >= s.tasks.load(Ordering::Acquire) {
             return;
         }
         if s.claim.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Relaxed).is_err() {
@@ -193,6 +205,23 @@ mod tests {
                     hits[i].fetch_add(1, Ordering::Relaxed);
                 });
                 assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "threads {threads}, n {n}");
+            }
+        }
+    }
+
+    /// Back-to-back jobs whose task count grows from one to the next: the case where a worker that
+    /// saw the old job exhausted could claim a stale index of the new one (see `run`).
+    #[test]
+    fn growing_back_to_back_jobs_run_each_task_once() {
+        let pool = Pool::new(2).unwrap();
+        let hits: Vec<AtomicUsize> = (0..8).map(|_| AtomicUsize::new(0)).collect();
+        for job in 0..20_000 {
+            let n = 2 + job % 6;
+            pool.run(n, &|i| {
+                hits[i].fetch_add(1, Ordering::Relaxed);
+            });
+            for (i, h) in hits.iter().enumerate() {
+                assert_eq!(h.swap(0, Ordering::Relaxed), usize::from(i < n), "job {job}, task {i} of {n}");
             }
         }
     }

@@ -4,6 +4,7 @@
 pub mod amx_matmul;
 pub mod matmul;
 pub mod small_ops;
+pub mod sparse_matvec;
 pub mod wkv7;
 
 /// A mutable slice shared by pool tasks that each write a disjoint part of it.

@@ -193,64 +193,6 @@ macro_rules! int512_kernels {
             }
         }
         }
-
-        /// Two 32-byte halves (`lo` at `p`, `hi` at `p + 34`, the next Q8_0-layout block) or, for
-        /// a last odd block, `lo` with a zero upper half (nothing past the row is read).
-        #[target_feature(enable = $feat)]
-        #[inline]
-        unsafe fn two_blocks(p: *const u8, two: bool) -> __m512i {
-            let lo = _mm512_zextsi256_si512(_mm256_loadu_si256(p as *const __m256i));
-            if two {
-                _mm512_inserti64x4(lo, _mm256_loadu_si256(p.add(34) as *const __m256i), 1)
-            } else {
-                lo
-            }
-        }
-
-        /// `[x ×8 | y ×8]`.
-        #[target_feature(enable = $feat)]
-        #[inline]
-        unsafe fn pair_ps(x: f32, y: f32) -> __m512 {
-            _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(x)), _mm256_set1_ps(y), 1)
-        }
-
-        /// Q8_0 weights × Q8_0 activations, two 32-element blocks per zmm: |w| as the unsigned
-        /// operand, the activation negated where w < 0.
-        #[target_feature(enable = $feat)]
-        pub(crate) unsafe fn q8_0<const N: usize>(w0: *const u8, rb: usize, rows: usize, nb: usize, a: &[*const u8], out: *mut f32, os: usize) {
-            for r in 0..rows {
-                let w = w0.add(r * rb);
-                let mut acc = [_mm512_setzero_ps(); N];
-                let mut b = 0;
-                while b < nb {
-                    let two = b + 1 < nb;
-                    let wb = w.add(b * 34);
-                    if N <= 2 {
-                        prefetch_ahead(wb, 68);
-                    }
-                    let q = two_blocks(wb.add(2), two);
-                    let u = _mm512_abs_epi8(q);
-                    let neg = _mm512_movepi8_mask(q);
-                    let (dw0, dw1) = (h16(wb), if two { h16(wb.add(34)) } else { 0.0 });
-                    for t in 0..N {
-                        let ab = a[t].add(b * 34);
-                        let av = two_blocks(ab.add(2), two);
-                        let s = _mm512_mask_sub_epi8(av, neg, _mm512_setzero_si512(), av);
-                        let isum = if $vnni {
-                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s)
-                        } else {
-                            _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1))
-                        };
-                        let da1 = if two { h16(ab.add(34)) } else { 0.0 };
-                        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), pair_ps(dw0 * h16(ab), dw1 * da1), acc[t]);
-                    }
-                    b += 2;
-                }
-                for t in 0..N {
-                    *out.add(r * os + t) = _mm512_reduce_add_ps(acc[t]);
-                }
-            }
-        }
     };
 }
 

@@ -1,10 +1,13 @@
 //! x86-64 kernels and their table per level.
 
 mod float;
+mod float_decode;
 #[macro_use]
 mod int256;
 #[macro_use]
 mod int512;
+#[macro_use]
+mod q8_0_512;
 
 use gguf::GgmlType;
 
@@ -24,6 +27,12 @@ mod avx512_wide {
 }
 mod vnni_wide {
     super::int512::int512_kernels!("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni", true);
+}
+mod avx512_q8 {
+    super::q8_0_512::q8_0_512_kernels!("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq", false);
+}
+mod vnni_q8 {
+    super::q8_0_512::q8_0_512_kernels!("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni", true);
 }
 
 /// The kernels for 1..=8 activation rows, as a table.
@@ -73,21 +82,30 @@ pub(crate) fn kernels(isa: Isa, ty: GgmlType) -> Option<[Kern; 8]> {
     };
     if let Some(f) = float_ty {
         let wide = matches!(isa, Isa::Avx512 | Isa::Avx512Vnni);
-        return Some(match (wide, f) {
+        let mut table: [Kern; 8] = match (wide, f) {
             (false, float::F32) => by_n!(float::avx2::dot [{ float::F32 }]),
             (false, float::F16) => by_n!(float::avx2::dot [{ float::F16 }]),
             (false, _) => by_n!(float::avx2::dot [{ float::BF16 }]),
             (true, float::F32) => by_n!(float::avx512::dot [{ float::F32 }]),
             (true, float::F16) => by_n!(float::avx512::dot [{ float::F16 }]),
             (true, _) => by_n!(float::avx512::dot [{ float::BF16 }]),
-        });
+        };
+        // One activation row (decode) on 512-bit levels: the streaming kernel.
+        if wide {
+            table[0] = match f {
+                float::F32 => float_decode::dot1::<{ float::F32 }>,
+                float::F16 => float_decode::dot1::<{ float::F16 }>,
+                _ => float_decode::dot1::<{ float::BF16 }>,
+            };
+        }
+        return Some(table);
     }
     Some(match (isa, ty) {
         (Isa::Avx512, GgmlType::Q4_K) => by_n!(avx512_wide::q45_k [false]),
         (Isa::Avx512, GgmlType::Q5_K) => by_n!(avx512_wide::q45_k [true]),
         (Isa::Avx512, GgmlType::Q6_K) => by_n!(avx512_wide::q6_k []),
-        (Isa::Avx512, GgmlType::Q8_0) => by_n!(avx512_wide::q8_0 []),
-        (Isa::Avx512Vnni, GgmlType::Q8_0) => by_n!(vnni_wide::q8_0 []),
+        (Isa::Avx512, GgmlType::Q8_0) => by_n!(avx512_q8::q8_0 []),
+        (Isa::Avx512Vnni, GgmlType::Q8_0) => by_n!(vnni_q8::q8_0 []),
         (Isa::Avx512Vnni, GgmlType::Q4_K) => by_n!(vnni_wide::q45_k [false]),
         (Isa::Avx512Vnni, GgmlType::Q5_K) => by_n!(vnni_wide::q45_k [true]),
         (Isa::Avx512Vnni, GgmlType::Q6_K) => by_n!(vnni_wide::q6_k []),
