@@ -31,17 +31,7 @@ LOG="${OUT:-/tmp/gemm-out}"; mkdir -p "$LOG" /tmp/gb
 tar xzf $B/bins.tgz -C /tmp/gb || exit 1
 export AVIARY_WORLD_VOCAB="$PWD/$B/vocab.txt" AVIARY_CACHE=/tmp/avc RUST_BACKTRACE=1
 export AVIARY_REQUIRE_CUDA=1 AVIARY_REQUIRE_CUBLAS=1 CI=1
-add_lib_dir() {
-    ldconfig -p 2>/dev/null | grep -q "$1" && return 0
-    local d
-    for d in /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
-        /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu \
-        $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, "cu13", "lib") for p in nvidia.__path__))' 2>/dev/null); do
-        if ls "$d/$1"* >/dev/null 2>&1; then export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; echo "lib $1: $d"; return 0; fi
-    done
-    echo "warning: $1 not found"
-}
-add_lib_dir libcuda.so.1; add_lib_dir libnvrtc.so.13; add_lib_dir libcublas.so.13; add_lib_dir libcublasLt.so.13
+. crates/cuda/device-libs.sh
 ( for m in synth:2.9b:q4_k_m synth:2.9b:f16; do t0=$(date +%s); /tmp/gb/aviary inspect --model $m > /dev/null 2>&1; echo "generated $m rc=$? in $(( $(date +%s) - t0 )) s"; done ) > "$LOG/synth.log" 2>&1 &
 SYNTH=$!
 mkdir -p /tmp/fx && tar xzf $B/fixtures.tgz -C /tmp/fx && export AVIARY_FIXTURES=/tmp/fx

@@ -38,20 +38,7 @@ mkdir -p "$LOG"
 export AVIARY_WORLD_VOCAB="$PWD/$BIN/vocab.txt" AVIARY_CACHE=/tmp/avc RUST_BACKTRACE=1
 export AVIARY_REQUIRE_CUDA=1 AVIARY_REQUIRE_NVRTC=1 CI=1
 
-add_lib_dir() { # $1: library file name
-    ldconfig -p 2>/dev/null | grep -q "$1" && return 0
-    local d
-    for d in /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
-        /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu \
-        $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, "cu13", "lib") for p in nvidia.__path__))' 2>/dev/null); do
-        if ls "$d/$1"* >/dev/null 2>&1; then export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; return 0; fi
-    done
-    echo "warning: $1 not found" >&2
-}
-add_lib_dir libcuda.so.1
-add_lib_dir libnvrtc.so.13
-add_lib_dir libcublas.so.13
-add_lib_dir libcublasLt.so.13
+. crates/cuda/device-libs.sh
 echo "== $(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv,noheader 2>&1)"
 
 # Synthetic models, generated on the CPU while the GPU runs the tests.

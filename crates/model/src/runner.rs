@@ -182,12 +182,9 @@ impl<O: Ops> Runner<O> {
         &self.ops
     }
 
-    fn state_mut(&mut self, id: StateId) -> Result<SeqState<O::Act>, ModelError> {
-        self.states.remove(&id.0).ok_or(ModelError::UnknownState(id.0))
-    }
-
+    /// Takes a sequence's state out of the map for a step (`put_state` returns it).
     pub(crate) fn take_state(&mut self, id: StateId) -> Result<SeqState<O::Act>, ModelError> {
-        self.state_mut(id)
+        self.states.remove(&id.0).ok_or(ModelError::UnknownState(id.0))
     }
 
     pub(crate) fn put_state(&mut self, id: StateId, state: SeqState<O::Act>) {
@@ -309,10 +306,10 @@ where
     }
 
     fn reset_state(&mut self, id: StateId) -> Result<(), ModelError> {
-        let old = self.state_mut(id)?;
+        let old = self.take_state(id)?;
         drop(old);
         let fresh = SeqState::zeros(&mut self.ops, &self.info.hparams)?;
-        self.states.insert(id.0, fresh);
+        self.put_state(id, fresh);
         Ok(())
     }
 
@@ -364,7 +361,7 @@ impl<O: Ops> Runner<O> {
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
             return Err(ModelError::TokenOutOfRange { token: bad, n_vocab });
         }
-        let mut state = self.state_mut(id)?;
+        let mut state = self.take_state(id)?;
         let mut out = Vec::new();
         let n_chunks = tokens.len().div_ceil(self.chunk_size);
         let mut result = Ok(None);
@@ -378,7 +375,7 @@ impl<O: Ops> Runner<O> {
                 break;
             }
         }
-        self.states.insert(id.0, state);
+        self.put_state(id, state);
         result.map(|on_device| (out, on_device))
     }
 }
