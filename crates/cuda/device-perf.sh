@@ -9,7 +9,8 @@
 #   MODELS: synth specs to benchmark (default: synth:0.4b:q4_k_m synth:2.9b:q4_k_m synth:2.9b:f16)
 # Environment: PERF_SKIP_TESTS=1 skips the correctness steps, PERF_ABLATE="fuse=0;mma=0" adds bench
 # runs of the first 2.9b model under those AVIARY_CUDA_TUNING settings, PERF_KB_ARGS passes
-# arguments to kernel_bench (e.g. "--quick --no-prefill").
+# arguments to kernel_bench (e.g. "--quick --no-prefill", or "--no-prefill --no-small --types
+# q4_k,q6_k,f16" for the decode matvec table alone).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BIN=bin-cuda
@@ -19,12 +20,12 @@ if [ "${1:-}" = "--build" ]; then
     grep -qx /bin-cuda/ .git/info/exclude || echo /bin-cuda/ >> .git/info/exclude
     mkdir -p "$BIN"
     cargo test --release -p cuda --no-run --message-format=json > /tmp/cuda-perf-tests.json
-    python3 -c 'import json,shutil; [shutil.copy(m["executable"], "bin-cuda/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/cuda-perf-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"] and m["target"]["name"] in ("kernels", "fixture_logits", "fused")]'
+    python3 -c 'import json,shutil; [shutil.copy(m["executable"], "bin-cuda/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/cuda-perf-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"] and m["target"]["name"] in ("kernels", "fixture_logits", "fused", "batched_decode")]'
     cargo build --release -p cuda --example kernel_bench
     cp target/release/examples/kernel_bench "$BIN/"
     cargo build --release --features cuda --bin aviary
     cp target/release/aviary "$BIN/"
-    strip "$BIN"/{aviary,kernels,fixture_logits,fused,kernel_bench}
+    strip "$BIN"/{aviary,kernels,fixture_logits,fused,batched_decode,kernel_bench}
     tar czf "$BIN/fixtures.tgz" -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-*)
     cp ../shared/fixtures/tokenizer/rwkv_vocab_v20230424.txt "$BIN/vocab.txt"
     ls -la "$BIN"; du -sh "$BIN"
@@ -63,6 +64,7 @@ if [ -z "${PERF_SKIP_TESTS:-}" ]; then
     step kernels 70 "$BIN/kernels" --test-threads=1 --nocapture
     step fused 70 "$BIN/fused" --test-threads=1 --nocapture
     step fixture_logits 90 "$BIN/fixture_logits" --test-threads=1 --nocapture
+    [ -x "$BIN/batched_decode" ] && step batched_decode 60 "$BIN/batched_decode" --test-threads=1 --nocapture
 fi
 step kernel_bench 120 "$BIN/kernel_bench" ${PERF_KB_ARGS:-}
 
@@ -87,5 +89,5 @@ fi
 echo; echo "== bench"; grep -E "^====|^Prefill|^Generation|^Quality Hash|^Load Time|rror" "$LOG/bench.log" 2>/dev/null | cut -c1-220
 echo; echo "== kernel_bench"; grep -E "^(MATVEC|PREFILL|SMALL)" "$LOG/kernel_bench.log" | cut -c1-340
 echo; echo "== profile"; grep -E "^(==|PROFILE)" "$LOG/profile.log" 2>/dev/null | head -n 40
-echo; echo "== tests"; grep -hE "cuda vs cpu|greedy:|test result|panicked" "$LOG"/kernels.log "$LOG"/fused.log "$LOG"/fixture_logits.log 2>/dev/null | cut -c1-200
+echo; echo "== tests"; grep -hE "cuda vs cpu|greedy:|test result|panicked" "$LOG"/kernels.log "$LOG"/fused.log "$LOG"/fixture_logits.log "$LOG"/batched_decode.log 2>/dev/null | cut -c1-200
 echo; echo "== summary"; printf '%s\n' "${summary[@]}"

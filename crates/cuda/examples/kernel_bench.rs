@@ -1,6 +1,6 @@
 //! Times the CUDA backend's kernels on realistic shapes and prints a table (a report, not a test).
 //!
-//!   kernel_bench [--quick] [--no-prefill] [--only-models] [--model PATH ...]
+//!   kernel_bench [--quick] [--types q4_k,q6_k,f16] [--no-small] [--no-prefill] [--only-models] [--model PATH ...]
 //!
 //! 1. One-token matvecs (decode) per weight type on 2560×2560, 10240×2560, 2560×10240 and
 //!    65536×2560, for each kernel variant: time per product and GB/s of weight bytes against the
@@ -89,10 +89,17 @@ fn set(b: &mut CudaBackend, spec: &str) {
     b.set_tuning(t);
 }
 
-fn matvecs(b: &mut CudaBackend, rng: &mut Rng, quick: bool) {
+fn matvecs(b: &mut CudaBackend, rng: &mut Rng, quick: bool, only: Option<&str>) {
     println!("\n== one-token matvec (decode): time per product, weight GB/s, % of {PEAK_GBS} GB/s");
     let shapes = [(2560usize, 2560usize), (10240, 2560), (2560, 10240), (65536, 2560)];
-    let types = if quick { vec![GgmlType::Q4_K] } else { vec![GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16, GgmlType::Q8_0] };
+    let mut types = if quick { vec![GgmlType::Q4_K] } else { vec![GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16, GgmlType::Q8_0] };
+    if let Some(list) = only {
+        // `--types q4_k,q6_k,f16`
+        types = [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q5_K]
+            .into_iter()
+            .filter(|t| list.split(',').any(|n| n.eq_ignore_ascii_case(t.name())))
+            .collect();
+    }
     // old: matmul.cu's warp per row; float: matvec.cu's float path (x in shared memory for block
     // formats); new: the defaults (Q4_K on the integer path, big F16 on matmul.cu).
     let variants = [
@@ -279,8 +286,11 @@ fn main() {
         let mut b = CudaBackend::new(0).expect("cuda backend");
         println!("device: {}", b.device_name());
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        matvecs(&mut b, &mut rng, quick);
-        small_ops(&mut b, &mut rng);
+        let types = args.iter().zip(args.iter().skip(1)).find(|(a, _)| *a == "--types").map(|(_, t)| t.as_str());
+        matvecs(&mut b, &mut rng, quick, types);
+        if !args.iter().any(|a| a == "--no-small") {
+            small_ops(&mut b, &mut rng);
+        }
         if !args.iter().any(|a| a == "--no-prefill") {
             prefill_matmuls(&mut b, &mut rng, quick);
         }

@@ -4,21 +4,26 @@
 //!
 //! For `out[T, M] = epi(x[T, K] · W[M, K]ᵀ + bias)`:
 //! - W in a block format is dequantized, a row panel at a time, into transient f16 scratch of at
-//!   most [`PANEL_BYTES`] (gemm.cu's `dequant_f16_<fmt>`): hi = f16(w) and, by default
-//!   (`gemm_exact`), lo = f16(w − hi), so the GEMMs see each weight to ~22 bits (f16 alone rounds
-//!   it by up to 2^-11, which moved tiny-model logits by up to 3e-3). Each panel's GEMMs write its
-//!   columns of `out`. Weights at rest stay quantized; the scratch is reused by every matmul
-//!   (stream order keeps them apart).
+//!   most [`PANEL_BYTES`] (gemm.cu's `dequant_f16_<fmt>`): hi = f16(w), and only with `gemm_exact`
+//!   also lo = f16(w − hi) (hi + lo carry ~22 bits of w). Each panel's GEMMs write its columns of
+//!   `out`. Weights at rest stay quantized; the scratch is reused by every matmul (stream order
+//!   keeps them apart).
 //! - F16 and BF16 weights are read in place (no panel); F32 weights too, as an f32 GEMM (exact, and
 //!   F32 matrices are rare and small).
-//! - x is split into f16 hi + lo parts (bf16: hi + lo + lo2) by `gemm_split_x`: x then enters at
-//!   f32-level accuracy. `mma_split=1` in [`Tuning`](crate::Tuning) uses one part instead. A
-//!   quantized matmul needs three products (W_hi·x_hi, W_hi·x_lo, W_lo·x_hi; W_lo·x_lo is below
-//!   f32's rounding).
+//! - x is rounded to f16 by `gemm_split_x` (bf16: hi only as well); `gemm_x_parts=2` adds its lo part
+//!   (bf16: lo + lo2) so that x enters at f32-level accuracy.
+//! - By default a block-format matmul is therefore one f16 GEMM with f32 accumulation: f16-rounded
+//!   weights (2^-11 relative) and activations. That is finer than llama.cpp's CUDA path (8-bit
+//!   activations), whose distance from the float64 reference is the accuracy standard for
+//!   non-F32 files (tests/accuracy). F16/BF16 weights keep x in two parts by default
+//!   (`gemm_float_x_parts`): with f16 x alone they met that bound by under 1% (llama.cpp rounds x
+//!   the same way). `gemm=exact` (`gemm_exact=1`, both x-part switches 2) computes the three
+//!   products W_hi·x_hi, W_hi·x_lo, W_lo·x_hi (W_lo·x_lo is below f32's rounding) for f32-level
+//!   results; `gemm=fast` the one GEMM for float weights too.
 //! - Panel and x rows are laid out as K-element slots ([`Plan`]) so that one GEMM over slots
-//!   concatenated along K sums several products: by default the panel row is [hi | hi | lo] and the
-//!   x row [hi | lo | hi], one GEMM of depth 3K per panel (`gemm_calls` 2 or 3: the same products
-//!   in more, shorter GEMMs). Three GEMMs of 2560 rows × 256 tokens each filled the H200 poorly.
+//!   concatenated along K sums several products: in exact mode the panel row is [hi | hi | lo] and
+//!   the x row [hi | lo | hi], one GEMM of depth 3K per panel (`gemm_calls` 2 or 3: the same
+//!   products in more, shorter GEMMs); in fast mode both rows are [hi].
 //! - `gemm_split_k=S` (off by default) runs such a GEMM as S pieces of its depth in one strided-
 //!   batched launch, each into an f32 partial output that `gemm_epilogue` sums: S times the
 //!   output tiles for a short, wide output.
@@ -181,6 +186,9 @@ const PANEL: usize = 0;
 const X_PARTS: usize = 1;
 /// Split K's partial outputs (f32, as pairs of u16).
 const PARTIALS: usize = 2;
+/// wkv_split.rs's per-token vectors (f32, as pairs of u16): not a GEMM's, but the same kind of
+/// grown, reused scratch.
+const WKV: usize = 3;
 
 /// A device buffer that only grows, at a fixed address between growths (graphs refer to it).
 #[derive(Default)]
@@ -194,8 +202,8 @@ struct Grown {
 #[derive(Default)]
 pub(crate) struct GemmState {
     blas: Availability,
-    /// See PANEL, X_PARTS, PARTIALS.
-    slots: [Grown; 3],
+    /// See PANEL, X_PARTS, PARTIALS, WKV.
+    slots: [Grown; 4],
     /// Outgrown buffers, which queued or captured work may still use: kept until the backend drops.
     retired: Vec<CudaSlice<u16>>,
     /// GEMM calls recorded so far (tests check that the path ran).
@@ -244,6 +252,11 @@ impl GemmState {
     /// The address of the partial-output scratch with room for `floats` f32.
     fn partials(&mut self, stream: &Arc<CudaStream>, floats: usize) -> Result<u64, CudaError> {
         self.buffer(stream, PARTIALS, 2 * floats)
+    }
+
+    /// The address of wkv_split.rs's scratch with room for `floats` f32.
+    pub(crate) fn wkv_scratch(&mut self, stream: &Arc<CudaStream>, floats: usize) -> Result<u64, CudaError> {
+        self.buffer(stream, WKV, 2 * floats)
     }
 }
 
@@ -317,12 +330,13 @@ impl CudaBackend {
             // Nothing cuBLAS can do (an empty K sums to zero; giant dims do not fit its ints).
             return false;
         }
-        let split = self.tuning.mma_split.clamp(1, 2) as usize;
+        let split = self.tuning.gemm_x_parts.clamp(1, 2);
+        let float_split = self.tuning.gemm_float_x_parts.clamp(1, 2);
         let (ty, plan) = match w.ty {
             GgmlType::F32 => (GemmType::F32, None),
-            GgmlType::F16 if split == 2 && self.tuning.gemm_f16_panel => (GemmType::F16, Some(Plan::F16_PANEL)),
-            GgmlType::F16 => (GemmType::F16, Some(Plan::in_place(split))),
-            GgmlType::BF16 => (GemmType::Bf16, Some(Plan::in_place(2 * split - 1))),
+            GgmlType::F16 if float_split == 2 && self.tuning.gemm_f16_panel => (GemmType::F16, Some(Plan::F16_PANEL)),
+            GgmlType::F16 => (GemmType::F16, Some(Plan::in_place(float_split))),
+            GgmlType::BF16 => (GemmType::Bf16, Some(Plan::in_place(2 * float_split - 1))),
             _ => (GemmType::F16, Some(Plan::quantized(self.tuning.gemm_exact, split, self.tuning.gemm_calls))),
         };
         let call = |rows: usize, a: u64, lda: usize, b: u64, ldb: usize, kk: usize, r0: usize, accumulate| GemmCall {
@@ -450,7 +464,13 @@ impl CudaBackend {
             Arg::I32(pattern),
             Arg::I32(bf16 as i32),
         ];
-        self.launch("gemm_split_x", (n.div_ceil(256) as u32, 1, 1), 256, 0, args);
+        // Four elements per thread where rows are whole groups of four (16-byte loads; 8-byte
+        // stores stay aligned since every slot starts at a multiple of K).
+        if x.cols % 4 == 0 && x.ptr % 16 == 0 && ptr % 8 == 0 {
+            self.launch("gemm_split_x4", ((n / 4).div_ceil(256) as u32, 1, 1), 256, 0, args);
+        } else {
+            self.launch("gemm_split_x", (n.div_ceil(256) as u32, 1, 1), 256, 0, args);
+        }
         Ok(ptr)
     }
 

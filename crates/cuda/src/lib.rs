@@ -38,6 +38,7 @@ mod ops_v456;
 mod pending;
 mod recorder;
 mod tuning;
+mod wkv_split;
 
 pub use backend::{weight_format, CudaBackend};
 pub use buffers::{CudaAct, CudaWeight};

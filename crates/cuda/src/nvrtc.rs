@@ -45,6 +45,8 @@ pub const SOURCES: &[KernelSource] = &[
     KernelSource { file: "matvec.cu", text: include_str!("kernels/matvec.cu"), per_format: PerFormat::OneEach },
     KernelSource { file: "mma.cu", text: include_str!("kernels/mma.cu"), per_format: PerFormat::No },
     KernelSource { file: "wkv7_h64.cu", text: include_str!("kernels/wkv7_h64.cu"), per_format: PerFormat::No },
+    // Multi-token WKV-7 (head size 64) with a head's rows over several blocks (wkv_split.rs).
+    KernelSource { file: "wkv7_split.cu", text: include_str!("kernels/wkv7_split.cu"), per_format: PerFormat::No },
     // Batched decode.
     KernelSource { file: "token_shift_lerp_rows.cu", text: include_str!("kernels/token_shift_lerp_rows.cu"), per_format: PerFormat::No },
     // RWKV-4, 5 and 6 only.
@@ -106,11 +108,12 @@ impl Program {
             "token_shift_lora6.cu" => self.formats.iter().map(|f| format!("ts6_up_{}", f.name)).collect(),
             "gemm.cu" => {
                 let mut names: Vec<String> = self.formats.iter().map(|f| format!("dequant_f16_{}", f.name)).collect();
-                names.extend(["gemm_split_x", "gemm_epilogue"].map(String::from));
+                names.extend(["gemm_split_x", "gemm_split_x4", "gemm_epilogue"].map(String::from));
                 names
             }
             // The matmul kernels come from a macro the parser below cannot see through.
             "mma.cu" => ["x_split", "mm_reduce", "mm_q4_k", "mm_q6_kr", "mm_f16v"].map(String::from).to_vec(),
+            "wkv7_split.cu" => ["wkv7_split_prep", "wkv7_split_r8", "wkv7_split_r16", "wkv7_split_r32"].map(String::from).to_vec(),
             _ => self
                 .source
                 .text

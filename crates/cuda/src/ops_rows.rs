@@ -139,6 +139,11 @@ impl CudaBackend {
             Arg::I32(kernel_t as i32),
             Arg::I32(c as i32),
         ];
+        if let WkvState::Sequence(p) = state {
+            if shapes && n == 64 && self.tuning.fast_wkv && self.wkv7_split(r, decay, k, v, a, k_k, k_a, h, p, y) {
+                return;
+            }
+        }
         if shapes && n == 64 && self.tuning.fast_wkv {
             // Held back (flush_pending launches it unfused) in case the output stage follows.
             self.pending_wkv = Some(WkvJob {

@@ -1,8 +1,13 @@
 //! Batched decode on the GPU: one step feeding one token to each of several sequences gives each the
 //! logits of stepping it alone (on cuda and on the cpu backend), through graph replays and while
 //! sequences join and leave the batch. Both WKV-7 kernels (wkv7_h64.cu and the generic wkv7.cu) run
-//! it. Without a GPU every test prints "SKIPPED: no CUDA device" and passes.
+//! it. With 67 sequences the step's matmuls run on cuBLAS's fast f16 GEMM (the default), so the
+//! bounds for non-F32 files follow the accuracy standard (tests/accuracy): batched and the cpu's
+//! single steps are each within the llama.cpp bound of exact arithmetic, hence within twice it of
+//! each other, with the same top token unless the cpu's best two are that close. The F32 file
+//! (exact f32 GEMMs) keeps 1e-3. Without a GPU every test prints "SKIPPED: no CUDA device" and passes.
 
+mod accuracy;
 mod common;
 
 use std::sync::Arc;
@@ -19,7 +24,7 @@ fn random_tokens(rng: &mut TestRng, n: usize, n_vocab: usize) -> Vec<u32> {
 
 /// Runs `steps` batched steps on `gpu` and the same tokens one sequence at a time on `cpu`; after
 /// every second step the first sequence leaves and a new one joins. Returns the largest difference.
-fn compare(stem: &str, tuning: Option<Tuning>, n_seqs: usize, steps: usize) -> Option<f32> {
+fn compare(stem: &str, tuning: Option<Tuning>, n_seqs: usize, steps: usize, tol: f32) -> Option<f32> {
     let path = testkit::fixture(&format!("{stem}.gguf"))?;
     let file = Arc::new(GgufFile::open(&path).expect("open fixture"));
     let mut backend = CudaBackend::new(0).unwrap();
@@ -49,7 +54,7 @@ fn compare(stem: &str, tuning: Option<Tuning>, n_seqs: usize, steps: usize) -> O
         for ((row, &(_, c)), &t) in rows.iter().zip(&pairs).zip(&tokens) {
             let alone = cpu.forward(c, &[t], LogitsMode::Last).unwrap().remove(0);
             worst = worst.max(testkit::max_abs_diff(row, &alone));
-            assert_eq!(testkit::argmax(row), testkit::argmax(&alone), "{stem}: step {step}: batched cuda and cpu disagree on the top token");
+            accuracy::assert_same_top(&format!("{stem}: step {step}: batched cuda vs cpu"), row, &alone, tol);
         }
         if step % 2 == 1 {
             let (g, c) = pairs.remove(0);
@@ -70,10 +75,12 @@ fn batched_decode_matches_cpu() {
     generic.fast_wkv = false;
     drop(probe);
     let mut checked = 0;
-    for (stem, tol) in [("tiny-rwkv7-834K-F32", 1e-3), ("synth-tiny-k-Q4_K_M", 2e-3), ("synth-tiny-k-F16", 2e-3)] {
+    for stem in ["tiny-rwkv7-834K-F32", "synth-tiny-k-Q4_K_M", "synth-tiny-k-F16"] {
+        let Some(json) = testkit::fixture_json(&format!("{stem}.json")) else { return };
+        let tol = if stem.ends_with("F32") { 1e-3 } else { 2.0 * accuracy::reference_bound(stem, &json) };
         for (tuning, n_seqs) in [(None, 5), (Some(generic.clone()), 3), (None, 67)] {
-            let Some(worst) = compare(stem, tuning, n_seqs, 6) else { return };
-            assert!(worst <= tol, "{stem}: batched cuda decode differs from cpu by {worst:.3e} (tolerance {tol:.0e})");
+            let Some(worst) = compare(stem, tuning, n_seqs, 6, tol) else { return };
+            assert!(worst <= tol, "{stem}: batched cuda decode differs from cpu by {worst:.3e} (tolerance {tol:.1e})");
             checked += 1;
         }
     }

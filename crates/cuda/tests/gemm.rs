@@ -15,7 +15,7 @@ use testkit::TestRng;
 
 use kernel_common::*;
 
-/// The backend with the cuBLAS path on from one token (x in `split` parts, weights in hi + lo parts
+/// The backend with the cuBLAS path on from one token (x in `split` parts, 0: the defaults; weights in hi + lo parts
 /// when `exact`, the exact products in `calls` GEMMs), or `None` (said loudly) without cuBLAS.
 fn cublas_backend(split: i32, exact: bool, calls: usize) -> Option<CudaBackend> {
     let mut b = common::backend()?;
@@ -26,7 +26,16 @@ fn cublas_backend(split: i32, exact: bool, calls: usize) -> Option<CudaBackend> 
         eprintln!("\n!!! SKIPPED: libcublas not loadable\n");
         return None;
     }
-    b.set_tuning(Tuning { gemm_min_tokens: 1, mma_split: split, gemm_exact: exact, gemm_calls: calls, ..Default::default() });
+    // split 0: the default x parts (1 for block formats, 2 for F16/BF16 weights).
+    let (parts, float_parts) = if split == 0 { (1, 2) } else { (split as usize, split as usize) };
+    b.set_tuning(Tuning {
+        gemm_min_tokens: 1,
+        gemm_x_parts: parts,
+        gemm_float_x_parts: float_parts,
+        gemm_exact: exact,
+        gemm_calls: calls,
+        ..Default::default()
+    });
     Some(b)
 }
 
@@ -108,12 +117,16 @@ fn worst(got: &[f32], want: &[f64], mag: &[f64]) -> f64 {
 #[test]
 fn cublas_matmul_matches_reference_for_every_type() {
     let mut rng = TestRng::new(43);
-    // (x parts, weight hi + lo, GEMMs for the exact products): the default (one GEMM over slots
-    // concatenated along K), the same products in two and three GEMMs, then the faster, less exact
-    // variants (with f16 x: one GEMM over [hi | lo] · [hi | hi], then two).
+    // (x parts, weight hi + lo, GEMMs for the exact products): first the default (block formats:
+    // one f16 GEMM, f16 weights and x; F16/BF16 weights with x in two parts), then `gemm=fast`
+    // (x in one part for float weights too), then the exact mode (`gemm=exact`: one GEMM over slots concatenated
+    // along K), the same products in two and three GEMMs, then the other variants (with f16 x: one
+    // GEMM over [hi | lo] · [hi | hi], then two).
     // Then F16 weights through a copied [W | W] panel in one GEMM (gemm_f16_panel), and split K
     // (gemm_split_k: the one GEMM's depth in 3 or 6 batched pieces; F16/BF16 x parts batched).
     let variants = [
+        (0, false, 1, false, 1),
+        (1, false, 1, false, 1),
         (2, true, 1, false, 1),
         (2, true, 2, false, 1),
         (2, true, 3, false, 1),
@@ -157,7 +170,8 @@ fn cublas_matmul_matches_reference_for_every_type() {
                     let what = format!("cublas matmul {ty} M={m} K={k} T={t} split={split} exact={exact} calls={calls} f16_panel={f16_panel} split_k={split_k}");
                     // Against the weights the GEMMs see: f32 accumulation; x at ~22 bits with the
                     // split (bf16: 24 bits in three parts), at 11 bits without (bf16: 8).
-                    let tol_seen = match (split, ty) {
+                    let parts = if split == 0 { if in_place && ty != GgmlType::F32 { 2 } else { 1 } } else { split };
+                    let tol_seen = match (parts, ty) {
                         (2, _) | (_, GgmlType::F32) => 1e-5,
                         (_, GgmlType::BF16) => 8e-3,
                         _ => 1e-3,
@@ -262,5 +276,13 @@ fn tuning_switches_the_path() {
     for bad in ["gemm_calls=0", "gemm_calls=4", "gemm_calls=x", "gemm_split_k=0", "gemm_split_k=17"] {
         assert!(t.apply(bad).is_err(), "{bad} accepted");
     }
-    assert!(t.apply("gemm=fast").unwrap_err().to_string().contains("gemm"));
+    assert!(t.apply("gemm=slow").unwrap_err().to_string().contains("gemm"));
+    // The default is the fast single f16 GEMM for block formats (float weights keep x in two
+    // parts); `gemm=exact` restores the f32-level products, `gemm=fast` one GEMM everywhere.
+    let d = Tuning::default();
+    assert_eq!((d.gemm_exact, d.gemm_x_parts, d.gemm_float_x_parts), (false, 1, 2));
+    t.apply("gemm=exact").unwrap();
+    assert_eq!((t.gemm_exact, t.gemm_x_parts, t.gemm_float_x_parts), (true, 2, 2));
+    t.apply("gemm=fast").unwrap();
+    assert_eq!((t.gemm_exact, t.gemm_x_parts, t.gemm_float_x_parts), (false, 1, 1));
 }
