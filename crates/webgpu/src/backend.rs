@@ -3,6 +3,7 @@
 //! Ops record; nothing runs until `end_step`, `read` or `write` flushes the recording. Ops outside
 //! a begin/end bracket (tests) work the same way.
 
+mod matvec;
 mod rwkv456;
 
 use gguf::GgmlType;
@@ -10,10 +11,12 @@ use model::{Architecture, LoraKind, ModelError, Ops, TensorSource, Wkv6Decay};
 
 use crate::buffers::{GpuAct, GpuWeight, MatrixPart, Tracked};
 use crate::context::{Gpu, WebGpuOptions};
-use crate::kernels::{matvec_lanes, matvec_type, tiled_pays, tiled_rows, Kernel, MATMUL_TILE, MATVEC_WG, TILED_BLOCK, TILED_MIN_TOKENS};
+use crate::kernels::{matvec_lanes, matvec_type, tiled_pays, tiled_rows, Kernel, MvKernel, MATMUL_TILE, TILED_BLOCK, TILED_MIN_TOKENS};
 use crate::layout::TypeLayout;
+use crate::matvec_gen::{MAX_MV_JOBS, MV_JOB_BINDINGS};
 use crate::recorder::{ProfileRow, Recorder};
 use crate::WebGpuError;
+use matvec::MvJob;
 
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC)
@@ -98,6 +101,13 @@ pub struct WebGpuBackend {
     last_matmul: Option<FusableMatmul>,
     last_norm: Option<FusableNorm>,
     wait_ns: u64,
+    /// One-token matvecs held back to share dispatches (backend/matvec.rs).
+    mv_pending: Vec<MvJob>,
+    /// The one-token plan of a many-token step's matmuls (`shadow_matvec`).
+    mv_shadow: Vec<MvJob>,
+    /// Most jobs per matvec dispatch: `WebGpuOptions::fold_matvecs`, capped by the adapter's
+    /// storage bindings per stage.
+    mv_max_jobs: usize,
 }
 
 fn grid_rows(rows: usize, max: u32) -> (u32, u32) {
@@ -109,7 +119,8 @@ impl WebGpuBackend {
     /// Opens the adapter chosen by `opts` and compiles the model-independent kernels.
     pub fn new(opts: &WebGpuOptions) -> Result<Self, WebGpuError> {
         let gpu = Gpu::open(opts)?;
-        let rec = Recorder::new(opts.profile);
+        let mut rec = Recorder::new(opts.profile);
+        rec.pipelines.zero_workgroup_memory = opts.zero_workgroup_memory;
         let graveyard = rec.graveyard.clone();
         let mut next_id = 0;
         let mut tracked = |label: &str, size: u64| -> Result<Tracked, WebGpuError> {
@@ -138,7 +149,12 @@ impl WebGpuBackend {
             last_matmul: None,
             last_norm: None,
             wait_ns: 0,
+            mv_pending: Vec::new(),
+            mv_shadow: Vec::new(),
+            mv_max_jobs: 1,
         };
+        let by_limit = (backend.gpu.limits.max_storage_buffers_per_shader_stage / MV_JOB_BINDINGS) as usize;
+        backend.mv_max_jobs = backend.opts.fold_matvecs.min(by_limit).clamp(1, MAX_MV_JOBS);
         use Kernel as K;
         for k in [K::LayerNorm, K::TokenShiftLerp, K::Wkv7Output, K::Add, K::ReluSquare, K::ValueResidual, K::CopyRows, K::Argmax] {
             backend.rec.pipelines.get(&backend.gpu, k)?;
@@ -169,6 +185,7 @@ impl WebGpuBackend {
     /// Switches between the fast matmul kernels and the generic one (for comparisons and tests);
     /// takes effect for matmuls recorded from now on.
     pub fn set_fast_kernels(&mut self, on: bool) {
+        self.emit_matvecs();
         self.opts.fast_kernels = on;
     }
 
@@ -181,6 +198,7 @@ impl WebGpuBackend {
 
     /// Sets the weight rows per matvec thread group (1, 2 or 4; others are rounded down).
     pub fn set_matvec_rows(&mut self, nr: u32) {
+        self.emit_matvecs();
         self.opts.matvec_rows = match nr {
             0 | 1 => 1,
             2 | 3 => 2,
@@ -277,7 +295,7 @@ impl WebGpuBackend {
                 self.rec.pipelines.get(&self.gpu, Kernel::MatmulTiled(ty, bm))?;
             }
             if let Some(items) = matvec_type(ty, cols) {
-                self.rec.pipelines.get(&self.gpu, Kernel::Matvec(ty, self.opts.matvec_rows, matvec_lanes(items)))?;
+                self.rec.pipelines.get(&self.gpu, Kernel::Matvec(MvKernel::single(ty, self.opts.matvec_rows, matvec_lanes(items))))?;
             }
         }
         let mut parts = Vec::new();
@@ -309,9 +327,17 @@ impl WebGpuBackend {
         self.rec.dispatch(&self.gpu, kernel, params, &bufs, groups, shape);
     }
 
-    /// Called before recording any op: submits what is recorded so far when `submit_every`
-    /// dispatches have piled up, so the GPU works while the host encodes the rest of the step.
+    /// Called before recording any op: records the held matvecs (backend/matvec.rs), ends a
+    /// shadow plan, and submits what is recorded so far when `submit_every` dispatches have piled
+    /// up, so the GPU works while the host encodes the rest of the step.
     fn before_op(&mut self) {
+        self.emit_matvecs();
+        self.emit_shadow();
+        self.submit_if_due();
+    }
+
+    /// Submits the recording once `submit_every` dispatches have piled up (see `before_op`).
+    fn submit_if_due(&mut self) {
         let every = self.opts.submit_every;
         if every > 0 && self.rec.pending_len() >= every {
             if let Err(e) = self.flush(|_| {}) {
@@ -324,14 +350,14 @@ impl WebGpuBackend {
     fn fusable(&self, out_id: u64) -> Option<&FusableMatmul> {
         self.last_matmul
             .as_ref()
-            .filter(|f| f.generation == self.rec.generation && f.index + 1 == self.rec.pending_len() && f.bufs[3].0 == out_id)
+            .filter(|f| self.mv_pending.is_empty() && f.generation == self.rec.generation && f.index + 1 == self.rec.pending_len() && f.bufs[3].0 == out_id)
     }
 
     /// Replaces the layer_norm just recorded by layer_norm_lerp when this one-token
     /// token_shift_lerp reads its output and touches none of its other buffers.
     fn fuse_norm_lerp(&mut self, x: &GpuAct, shift: &GpuAct, mu: &GpuWeight, outs: &[&mut GpuAct]) -> bool {
         let Some(n) = self.last_norm.take() else { return false };
-        let current = n.generation == self.rec.generation && n.index + 1 == self.rec.pending_len();
+        let current = self.mv_pending.is_empty() && n.generation == self.rec.generation && n.index + 1 == self.rec.pending_len();
         let mut ids: Vec<u64> = vec![shift.buf.id, mu.vectors().id];
         ids.extend(outs.iter().map(|o| o.buf.id));
         let distinct = ids.iter().all(|id| n.bufs.iter().all(|b| b.0 != *id)) && {
@@ -393,24 +419,45 @@ impl WebGpuBackend {
         assert_eq!(x.cols, *cols, "matmul '{name}': x has {} columns, weight has {cols}", x.cols);
         assert_eq!(out.cols, *rows, "matmul '{name}': out has {} columns, weight has {rows} rows", out.cols);
         assert_eq!(out.rows, x.rows, "matmul '{name}': out rows");
-        self.before_op();
         self.last_matmul = None;
         let t = x.rows;
         let fast = self.opts.fast_kernels;
         let matvec = if fast && t == 1 { matvec_type(*ty, *cols) } else { None };
+        if let Some(items) = matvec {
+            // One token: held back (backend/matvec.rs); a split weight's parts go out at once.
+            let single = parts.len() == 1;
+            if !single {
+                self.before_op();
+            }
+            for part in parts.iter().filter(|p| p.rows > 0) {
+                let job = self.matvec_job(w, items, part, x, out, epilogue, bias);
+                if single {
+                    self.queue_matvec(job);
+                } else {
+                    self.record_matvecs(&[&job]);
+                }
+            }
+            return;
+        }
+        // The decode step would hold this matmul back: plan its grouping (and compile it) now.
+        let shadow = fast && self.opts.compile_in_background && parts.len() == 1 && parts[0].rows > 0 && t > 1;
+        let shadow_job = match matvec_type(*ty, *cols) {
+            Some(items) if shadow => Some(self.matvec_job(w, items, &parts[0], x, out, epilogue, bias)),
+            _ => None,
+        };
+        self.emit_matvecs();
+        self.submit_if_due();
+        match shadow_job {
+            Some(job) => self.shadow_matvec(job),
+            // The decode step records this one at once, which ends a grouping.
+            None => self.emit_shadow(),
+        }
         let bias = bias.map(GpuWeight::vectors).unwrap_or(&self.dummies[0]);
         let (resid, aux) = (&self.dummies[1], &self.dummies[2]);
         let max = self.gpu.limits.max_compute_workgroups_per_dimension;
         for part in parts {
             let shape = [*rows as u32, *cols as u32, t as u32];
-            let (kernel, params, groups, epi_at) = if let Some(items) = matvec {
-                let nr = self.opts.matvec_rows;
-                let tpr = matvec_lanes(items);
-                let per_wg = MATVEC_WG / tpr * nr;
-                let (gx, gy) = grid_rows(part.rows.div_ceil(per_wg as usize), max);
-                let params = vec![*cols as u32, *rows as u32, part.first_row as u32, part.rows as u32, (*row_words / 4) as u32, epilogue, gx, items];
-                (Kernel::Matvec(*ty, nr, tpr), params, [gx, gy, 1], 5)
-            } else if fast && t >= TILED_MIN_TOKENS && (self.opts.always_tiled || tiled_pays(part.rows, t, *cols)) {
+            let (kernel, params, groups, epi_at) = if fast && t >= TILED_MIN_TOKENS && (self.opts.always_tiled || tiled_pays(part.rows, t, *cols)) {
                 let bm = tiled_rows(self.opts.tile_rows, part.rows, t);
                 let gx = (part.rows as u32).div_ceil(bm);
                 let params = vec![*cols as u32, *rows as u32, t as u32, part.first_row as u32, part.rows as u32, *row_words as u32, epilogue, gx];
@@ -478,6 +525,7 @@ impl WebGpuBackend {
     }
 
     fn flush(&mut self, extra: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<(), WebGpuError> {
+        self.emit_matvecs();
         self.last_matmul = None;
         self.last_norm = None;
         if !self.step_tokens.is_empty() {
@@ -578,7 +626,7 @@ impl Ops for WebGpuBackend {
             return Err(ModelError::StateMismatch { what: "buffer length", expected: x.len(), found: data.len() });
         }
         // Earlier recorded ops must run before this write lands.
-        if self.rec.has_pending() {
+        if self.rec.has_pending() || !self.mv_pending.is_empty() {
             self.flush(|_| {})?;
         }
         self.gpu.queue.write_buffer(&x.buf.buffer, 0, bytemuck::cast_slice(data));
@@ -627,6 +675,7 @@ impl Ops for WebGpuBackend {
 
     fn layer_norm(&mut self, x: &GpuAct, w: &GpuWeight, b: &GpuWeight, eps: f32, out: &mut GpuAct) {
         let params = [x.cols as u32, x.rows as u32, eps.to_bits(), 0];
+        self.emit_matvecs();
         let before = self.rec.pending_len();
         let tracked = [&x.buf, w.vectors(), b.vectors(), &out.buf];
         self.dispatch(Kernel::LayerNorm, &params, &tracked, [x.rows as u32, 1, 1], [x.cols as u32, x.rows as u32, 0]);
@@ -677,6 +726,10 @@ impl Ops for WebGpuBackend {
 
     fn value_residual(&mut self, v: &mut GpuAct, v_first: &GpuAct, mix: &GpuAct) {
         // Right after the matmul (LoRA up projection) that wrote mix: applied as mix is stored.
+        let same_shape = v.buf.id != v_first.buf.id && v.len() == mix.len() && v_first.len() == mix.len();
+        if same_shape && self.fold_matvec(mix.buf.id, epi::VALUE_RESIDUAL, epi::USES_RESID, Some(&v.buf), Some(&v_first.buf)) {
+            return;
+        }
         if let Some(f) = self.fusable(mix.buf.id) {
             let ids = [v.buf.id, v_first.buf.id];
             let free = f.params[f.epi_at] & epi::USES_RESID == 0 && f.bufs[..4].iter().all(|b| !ids.contains(&b.0));
@@ -741,6 +794,9 @@ impl Ops for WebGpuBackend {
 
     fn add(&mut self, x: &mut GpuAct, y: &GpuAct) {
         // x += y right after the matmul that wrote y: the matmul adds its outputs to x as it stores them.
+        if x.len() == y.len() && self.fold_matvec(y.buf.id, epi::ADD_TO_RESID, epi::USES_RESID, Some(&x.buf), None) {
+            return;
+        }
         if let Some(f) = self.fusable(y.buf.id) {
             let free = f.params[f.epi_at] & epi::USES_RESID == 0 && f.bufs[..4].iter().all(|b| b.0 != x.buf.id);
             if free && x.len() == y.len() {
@@ -753,6 +809,9 @@ impl Ops for WebGpuBackend {
 
     fn relu_square(&mut self, x: &mut GpuAct) {
         // Right after the matmul that wrote x: square its outputs as they are stored.
+        if self.fold_matvec(x.buf.id, epi::RELU_SQUARE, epi::RELU_SQUARE | epi::USES_RESID, None, None) {
+            return;
+        }
         if let Some(f) = self.fusable(x.buf.id) {
             if f.params[f.epi_at] & (epi::RELU_SQUARE | epi::USES_RESID) == 0 {
                 self.refuse_last(epi::RELU_SQUARE, None, None);

@@ -9,7 +9,9 @@ use crate::WebGpuError;
 /// `Default` reads tuning switches from the environment, so `aviary bench --backend wgpu` can
 /// compare variants without new flags: `AVIARY_WGPU_PROFILE=1` (profile, printed to stderr when the
 /// backend is dropped), `AVIARY_WGPU_KERNELS=generic` (fast_kernels off), `AVIARY_WGPU_NR=<n>`
-/// (matvec_rows) and `AVIARY_WGPU_SUBMIT_EVERY=<n>` (submit_every).
+/// (matvec_rows), `AVIARY_WGPU_SUBMIT_EVERY=<n>` (submit_every) and `AVIARY_WGPU_FOLD=<n>`
+/// (fold_matvecs), `AVIARY_WGPU_SYNC_COMPILE=1` (compile_in_background off), `AVIARY_WGPU_ZERO_WG=1`
+/// (zero_workgroup_memory).
 #[derive(Clone, Debug)]
 pub struct WebGpuOptions {
     /// Use the first adapter whose name contains this text (case-insensitive); `None` picks the
@@ -36,6 +38,17 @@ pub struct WebGpuOptions {
     pub prefill_chunk: usize,
     /// Weight rows per matmul_tiled tile: 64, 128, or 0 to pick per matmul (`kernels::tiled_rows`).
     pub tile_rows: u32,
+    /// Most one-token matvecs that share one dispatch (independent ones of a layer: r, k, v and the
+    /// LoRA projections); 1 gives each its own. Capped by the adapter's storage bindings per stage
+    /// (six per job) and 8.
+    pub fold_matvecs: usize,
+    /// Compile new matvec groupings on a background thread, recording their jobs one by one until
+    /// the kernel is ready (a large variant can take a good part of a second to compile, a stall in
+    /// the middle of a decode); `false` compiles at first use (tests, for exact dispatch counts).
+    pub compile_in_background: bool,
+    /// Zero-initialize workgroup memory before each kernel (wgpu's default); the kernels write it
+    /// before reading it, so it is off (`AVIARY_WGPU_ZERO_WG=1` turns it on).
+    pub zero_workgroup_memory: bool,
     /// Use matmul_tiled for every matmul of at least 16 tokens, even where the generic kernel
     /// would be faster (tests, to reach the tiled kernel with small shapes).
     pub always_tiled: bool,
@@ -60,6 +73,9 @@ impl Default for WebGpuOptions {
             submit_every: num("AVIARY_WGPU_SUBMIT_EVERY", 32),
             tile_rows: num("AVIARY_WGPU_TILE_ROWS", 0) as u32,
             always_tiled: false,
+            fold_matvecs: num("AVIARY_WGPU_FOLD", 8),
+            compile_in_background: env_flag("AVIARY_WGPU_SYNC_COMPILE").is_none_or(|v| v == "0"),
+            zero_workgroup_memory: env_flag("AVIARY_WGPU_ZERO_WG").is_some_and(|v| v != "0"),
             prefill_chunk: num("AVIARY_WGPU_CHUNK", 512).clamp(1, MAX_STEP_TOKENS),
         }
     }

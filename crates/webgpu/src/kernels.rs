@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use gguf::GgmlType;
 
 use crate::context::Gpu;
+pub(crate) use crate::matvec_gen::MvKernel;
 use crate::WebGpuError;
 
 /// One compiled kernel variant.
@@ -13,9 +14,9 @@ use crate::WebGpuError;
 pub(crate) enum Kernel {
     /// Weight type and tokens per tile: the generic matmul, any type and shape.
     Matmul(GgmlType, u32),
-    /// Weight type, rows per thread group and lanes per row group: the vectorized one-token
-    /// matvec (`matvec_type`).
-    Matvec(GgmlType, u32, u32),
+    /// The vectorized one-token matvec (`matvec_type`) for one or several independent jobs
+    /// (`matvec_gen`).
+    Matvec(MvKernel),
     /// Weight type and rows per tile (64 or 128): the tiled many-token matmul of prefill.
     MatmulTiled(GgmlType, u32),
     Embed(GgmlType),
@@ -92,17 +93,6 @@ pub(crate) fn matvec_lanes(items: u32) -> u32 {
     tpr
 }
 
-/// The matvec item code of a type, if it has one.
-fn matvec_items(ty: GgmlType) -> Option<&'static str> {
-    Some(match ty {
-        GgmlType::F32 => include_str!("shaders/matvec/f32.wgsl"),
-        GgmlType::F16 => include_str!("shaders/matvec/f16.wgsl"),
-        GgmlType::Q4_K => include_str!("shaders/matvec/q4_k.wgsl"),
-        GgmlType::Q6_K => include_str!("shaders/matvec/q6_k.wgsl"),
-        _ => return None,
-    })
-}
-
 /// Work items of one matvec row of `cols` elements, when the type has a matvec kernel and `cols`
 /// fits its item size (float rows must fill whole 16-byte words).
 pub(crate) fn matvec_type(ty: GgmlType, cols: usize) -> Option<u32> {
@@ -151,6 +141,7 @@ fn decoder(ty: GgmlType) -> Option<&'static str> {
 }
 
 const QUANT_COMMON: &str = include_str!("shaders/quant/common.wgsl");
+const EPILOGUE: &str = include_str!("shaders/epilogue.wgsl");
 
 /// The WGSL source of a kernel variant.
 pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
@@ -166,28 +157,15 @@ pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
                 reduce,
                 QUANT_COMMON,
                 decoder(ty)?,
+                EPILOGUE,
                 include_str!("shaders/lora.wgsl"),
                 include_str!("shaders/matmul.wgsl"),
             ]
             .join("\n")
         }
-        Kernel::Matvec(ty, nr, tpr) => {
-            let reduce = if subgroups {
-                include_str!("shaders/matvec_reduce_subgroup.wgsl")
-            } else {
-                include_str!("shaders/matvec_reduce_shared.wgsl")
-            };
-            [
-                &format!("const NR: u32 = {nr}u;\nconst TPR: u32 = {tpr}u;\n"),
-                reduce,
-                include_str!("shaders/lora.wgsl"),
-                include_str!("shaders/matvec.wgsl"),
-                matvec_items(ty)?,
-            ]
-            .join("\n")
-        }
+        Kernel::Matvec(k) => crate::matvec_gen::source(&k, subgroups)?,
         Kernel::MatmulTiled(ty, bm) => {
-            [&format!("const BM: u32 = {bm}u;\n"), QUANT_COMMON, decoder(ty)?, include_str!("shaders/lora.wgsl"), include_str!("shaders/matmul_tiled.wgsl")].join("\n")
+            [&format!("const BM: u32 = {bm}u;\n"), QUANT_COMMON, decoder(ty)?, EPILOGUE, include_str!("shaders/lora.wgsl"), include_str!("shaders/matmul_tiled.wgsl")].join("\n")
         }
         Kernel::Embed(ty) => [QUANT_COMMON, decoder(ty)?, include_str!("shaders/embed.wgsl")].join("\n"),
         Kernel::Wkv7(n) if crate::wkv7_unrolled::supports(n) => crate::wkv7_unrolled::source(n),
@@ -211,36 +189,79 @@ pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
     })
 }
 
-/// Compiled pipelines, made on first use.
+/// Compiled pipelines, made on first use, or on a background thread (`get_or_start`).
 #[derive(Default)]
 pub(crate) struct Pipelines {
     map: HashMap<Kernel, wgpu::ComputePipeline>,
+    /// Variants compiling on a background thread.
+    compiling: HashMap<Kernel, std::thread::JoinHandle<Result<wgpu::ComputePipeline, WebGpuError>>>,
+    /// Zero-initialize workgroup memory (wgpu's default); every kernel writes its workgroup memory
+    /// before reading it, so this is off unless asked for (it costs a store pass and a barrier per
+    /// workgroup).
+    pub zero_workgroup_memory: bool,
 }
 
 impl Pipelines {
     pub fn get(&mut self, gpu: &Gpu, kernel: Kernel) -> Result<&wgpu::ComputePipeline, WebGpuError> {
+        if let Some(h) = self.compiling.remove(&kernel) {
+            let p = h.join().map_err(|_| WebGpuError::Shader { adapter: gpu.name.clone(), shader: format!("{kernel:?}"), reason: "compiler thread panicked".into() })??;
+            self.map.insert(kernel, p);
+        }
+        let zero = self.zero_workgroup_memory;
         match self.map.entry(kernel) {
             std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
-            std::collections::hash_map::Entry::Vacant(e) => Ok(e.insert(compile(gpu, kernel)?)),
+            std::collections::hash_map::Entry::Vacant(e) => Ok(e.insert(compile(&gpu.device, &gpu.name, gpu.subgroups, zero, kernel)?)),
         }
+    }
+
+    /// The pipeline if it is compiled; else starts compiling it on a background thread (once) and
+    /// returns `None`, so the caller can record something already compiled meanwhile: a driver
+    /// may take a good part of a second for a large variant, a stall in the middle of a decode.
+    pub fn get_or_start(&mut self, gpu: &Gpu, kernel: Kernel) -> Result<Option<&wgpu::ComputePipeline>, WebGpuError> {
+        let done = match self.compiling.get(&kernel) {
+            Some(h) => h.is_finished(),
+            None => self.map.contains_key(&kernel),
+        };
+        if done {
+            return self.get(gpu, kernel).map(Some);
+        }
+        if !self.compiling.contains_key(&kernel) {
+            let (device, name, subgroups, zero) = (gpu.device.clone(), gpu.name.clone(), gpu.subgroups, self.zero_workgroup_memory);
+            let handle = std::thread::Builder::new()
+                .name("wgpu-compile".into())
+                .spawn(move || compile(&device, &name, subgroups, zero, kernel))
+                .map_err(|e| WebGpuError::Shader { adapter: gpu.name.clone(), shader: format!("{kernel:?}"), reason: format!("starting a compiler thread: {e}") })?;
+            self.compiling.insert(kernel, handle);
+        }
+        Ok(None)
+    }
+
+    /// Waits for every background compilation to finish.
+    pub fn finish(&mut self, gpu: &Gpu) -> Result<(), WebGpuError> {
+        let pending: Vec<Kernel> = self.compiling.keys().copied().collect();
+        for k in pending {
+            self.get(gpu, k)?;
+        }
+        Ok(())
     }
 }
 
-fn compile(gpu: &Gpu, kernel: Kernel) -> Result<wgpu::ComputePipeline, WebGpuError> {
+fn compile(device: &wgpu::Device, adapter: &str, subgroups: bool, zero: bool, kernel: Kernel) -> Result<wgpu::ComputePipeline, WebGpuError> {
     let label = format!("{kernel:?}");
-    let fail = |reason: String| WebGpuError::Shader { adapter: gpu.name.clone(), shader: label.clone(), reason };
-    let src = source(kernel, gpu.subgroups).ok_or_else(|| fail("no kernel for this weight type".into()))?;
-    let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+    let fail = |reason: String| WebGpuError::Shader { adapter: adapter.to_string(), shader: label.clone(), reason };
+    let src = source(kernel, subgroups).ok_or_else(|| fail("no kernel for this weight type".into()))?;
+    // Error scopes belong to the calling thread, so this works on a compiler thread too.
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(&label),
         source: wgpu::ShaderSource::Wgsl(src.into()),
     });
-    let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(&label),
         layout: None,
         module: &module,
         entry_point: Some("main"),
-        compilation_options: Default::default(),
+        compilation_options: wgpu::PipelineCompilationOptions { zero_initialize_workgroup_memory: zero, ..Default::default() },
         cache: None,
     });
     match pollster::block_on(scope.pop()) {

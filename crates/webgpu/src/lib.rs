@@ -5,7 +5,10 @@
 //! re-packed to whole u32 words at load (`layout`; Q4_K and Q6_K blocks and float rows start on 16
 //! bytes), and each matmul/embed kernel decodes its type (`src/shaders/quant/<type>.wgsl`) as it
 //! reads. Matmuls pick one of three kernels: a vectorized one-token matvec (`vec4<u32>` loads, NR rows
-//! per lane group sharing x, `shaders/matvec/<type>.wgsl` for F32, F16, Q4_K, Q6_K), a register-blocked
+//! per lane group sharing x, `shaders/matvec/<type>.wgsl` for F32, F16, Q4_K, Q6_K; independent ones
+//! of a step are held back and share one dispatch, up to 8 jobs of mixed types, `backend/matvec.rs`
+//! and `matvec_gen.rs`, with new groupings compiled on a background thread, planned already during
+//! a many-token step), a register-blocked
 //! tiled kernel for many-token prefill (64 or 128 rows × 64 tokens per workgroup, software-pipelined
 //! through workgroup memory; prefill steps take 512 tokens, `WebGpuOptions::prefill_chunk`), and the
 //! generic kernel for everything else. WKV-7 for head sizes that are multiples of 4 is generated
@@ -32,6 +35,7 @@ mod context;
 mod error;
 mod kernels;
 mod layout;
+mod matvec_gen;
 mod recorder;
 mod wkv7_unrolled;
 

@@ -219,7 +219,7 @@ fn profiling_times_every_kernel() {
     assert_eq!(rows.len(), 1, "relu_square fused, so one kernel: {rows:?}");
     assert_eq!(rows[0].calls, 3);
     assert_eq!(rows[0].shape, [40, 256, 1]);
-    assert!(b.profile_report().contains("Matvec(Q4_K"), "{}", b.profile_report());
+    assert!(b.profile_report().contains("Matvec(nr") && b.profile_report().contains("Q4_K/"), "{}", b.profile_report());
 }
 
 /// lora (SigmoidOut) → value_residual, as in the time mix of layers after the first.

@@ -22,6 +22,9 @@ impl WebGpuBackend {
     /// nothing else that `x` is; else one element-wise dispatch.
     pub(super) fn record_gate(&mut self, kernel: Kernel, fold_bit: u32, x: &GpuAct, g: &GpuAct) {
         assert_eq!(x.len(), g.len(), "{kernel:?}: x has {} values, the gate {}", x.len(), g.len());
+        if self.fold_matvec(g.buf.id, fold_bit, epi::USES_RESID, Some(&x.buf), None) {
+            return;
+        }
         if let Some(f) = self.fusable(g.buf.id) {
             let free = f.params[f.epi_at] & epi::USES_RESID == 0 && f.bufs[..4].iter().all(|b| b.0 != x.buf.id);
             if free {

@@ -12,10 +12,7 @@
 //               v = resid, v_first = aux, mix = z)
 //   bit 7 (128): store z, and also resid ⊙= σ(z) (sigmoid_mul with x = resid, g = z)
 //   bit 8 (256): store z, and also resid ⊙= z·σ(z) (silu_mul with x = resid, g = z)
-
-fn sigmoid(v: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-v));
-}
+// The activations live in epilogue.wgsl (included before this file).
 
 // `col` indexes the bias (the output column).
 fn epilogue(kind: u32, v: f32, col: u32) -> f32 {
@@ -23,18 +20,7 @@ fn epilogue(kind: u32, v: f32, col: u32) -> f32 {
     if ((kind & 8u) != 0u) {
         z += bias[col];
     }
-    switch kind & 7u {
-        case 1u: { z = tanh(clamp(z, -15.0, 15.0)); } // clamped: some tanh lowerings overflow to NaN
-        case 2u: { z = sigmoid(z); }
-        case 3u: { z = exp(-0.60653066 * sigmoid(z)); }
-        case 4u: { z = exp(-exp(z)); }
-        default: {}
-    }
-    if ((kind & 16u) != 0u) {
-        let r = max(z, 0.0);
-        z = r * r;
-    }
-    return z;
+    return activate(kind, z);
 }
 
 // Applies the epilogue to output value `v` of column `col` and stores it at `idx` of out (and resid).

@@ -1,5 +1,5 @@
-// Row reduction of matvec through workgroup memory (a tree of TPR/2, TPR/4, ... adds inside each
-// group of TPR lanes): the fallback for adapters without SUBGROUP.
+// Row reduction of matvec through workgroup memory (a tree of tpr/2, tpr/4, ... adds inside each
+// group of tpr lanes): the fallback for adapters without SUBGROUP.
 
 struct Ids {
     @builtin(local_invocation_index) lid: u32,
@@ -7,24 +7,25 @@ struct Ids {
 }
 
 var<workgroup> partial: array<f32, WG * NR>;
-var<workgroup> red: array<f32, ROWS_PER_WG>;
+var<workgroup> red: array<f32, MAX_ROWS_PER_WG>;
 
-// Leaves the row sums in red[g · NR + r]. Call from uniform control flow.
-fn reduce_rows(acc: ptr<function, array<f32, NR>>, ids: Ids) {
+// Leaves the row sums in red[g · NR + r] for groups of `tpr` lanes. Call from uniform control flow.
+fn reduce_rows(acc: ptr<function, array<f32, NR>>, ids: Ids, tpr: u32) {
+    let rows_per_wg = WG / tpr * NR;
     for (var r = 0u; r < NR; r++) {
         partial[r * WG + ids.lid] = (*acc)[r];
     }
     workgroupBarrier();
-    for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
-        if (ids.lid % TPR < stride) {
+    for (var stride = tpr / 2u; stride > 0u; stride >>= 1u) {
+        if (ids.lid % tpr < stride) {
             for (var r = 0u; r < NR; r++) {
                 partial[r * WG + ids.lid] += partial[r * WG + ids.lid + stride];
             }
         }
         workgroupBarrier();
     }
-    if (ids.lid < ROWS_PER_WG) {
-        red[ids.lid] = partial[(ids.lid % NR) * WG + (ids.lid / NR) * TPR];
+    if (ids.lid < rows_per_wg) {
+        red[ids.lid] = partial[(ids.lid % NR) * WG + (ids.lid / NR) * tpr];
     }
     workgroupBarrier();
 }

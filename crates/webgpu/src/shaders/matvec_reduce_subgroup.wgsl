@@ -1,6 +1,6 @@
-// Row reduction of matvec with subgroupAdd (adapters with SUBGROUP). Each group of TPR lanes holds
+// Row reduction of matvec with subgroupAdd (adapters with SUBGROUP). Each group of tpr lanes holds
 // NR partial sums per lane. When subgroups are no wider than a group (32 on NVIDIA, 8 on lavapipe,
-// 32 on Apple), each subgroup adds its lanes and the TPR / size subgroup totals of a group are added
+// 32 on Apple), each subgroup adds its lanes and the tpr / size subgroup totals of a group are added
 // from workgroup memory; wider subgroups (64 on some AMD parts) would mix groups, so they take the
 // workgroup-memory tree instead.
 
@@ -12,12 +12,13 @@ struct Ids {
 }
 
 var<workgroup> partial: array<f32, WG * NR>;
-var<workgroup> red: array<f32, ROWS_PER_WG>;
+var<workgroup> red: array<f32, MAX_ROWS_PER_WG>;
 
-// Leaves the row sums in red[g · NR + r]. Call from uniform control flow.
-fn reduce_rows(acc: ptr<function, array<f32, NR>>, ids: Ids) {
-    if (ids.sg_size <= TPR) {
-        let per_group = TPR / ids.sg_size;
+// Leaves the row sums in red[g · NR + r] for groups of `tpr` lanes. Call from uniform control flow.
+fn reduce_rows(acc: ptr<function, array<f32, NR>>, ids: Ids, tpr: u32) {
+    let rows_per_wg = WG / tpr * NR;
+    if (ids.sg_size <= tpr) {
+        let per_group = tpr / ids.sg_size;
         let sg = ids.lid / ids.sg_size;
         for (var r = 0u; r < NR; r++) {
             let s = subgroupAdd((*acc)[r]);
@@ -26,7 +27,7 @@ fn reduce_rows(acc: ptr<function, array<f32, NR>>, ids: Ids) {
             }
         }
         workgroupBarrier();
-        if (ids.lid < ROWS_PER_WG) {
+        if (ids.lid < rows_per_wg) {
             let g = ids.lid / NR;
             let r = ids.lid % NR;
             var s = 0.0;
@@ -41,16 +42,16 @@ fn reduce_rows(acc: ptr<function, array<f32, NR>>, ids: Ids) {
             partial[r * WG + ids.lid] = (*acc)[r];
         }
         workgroupBarrier();
-        for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
-            if (ids.lid % TPR < stride) {
+        for (var stride = tpr / 2u; stride > 0u; stride >>= 1u) {
+            if (ids.lid % tpr < stride) {
                 for (var r = 0u; r < NR; r++) {
                     partial[r * WG + ids.lid] += partial[r * WG + ids.lid + stride];
                 }
             }
             workgroupBarrier();
         }
-        if (ids.lid < ROWS_PER_WG) {
-            red[ids.lid] = partial[(ids.lid % NR) * WG + (ids.lid / NR) * TPR];
+        if (ids.lid < rows_per_wg) {
+            red[ids.lid] = partial[(ids.lid % NR) * WG + (ids.lid / NR) * tpr];
         }
         workgroupBarrier();
     }

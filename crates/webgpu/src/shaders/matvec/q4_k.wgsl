@@ -31,21 +31,22 @@ fn nibbles(word: u32, shift: u32) -> vec4<f32> {
     return vec4<f32>(v);
 }
 
-fn accumulate(acc: ptr<function, array<f32, NR>>, base: ptr<function, array<u32, NR>>, it: u32) {
+// ---- per job ----
+fn accumulate$J(acc: ptr<function, array<f32, NR>>, base: ptr<function, array<u32, NR>>, it: u32) {
     let b = it / 8u;
     let c = it % 8u;
     let j = c / 2u;
     let e_lo = b * 256u + 64u * j + 16u * (c % 2u);
-    let xl = array<vec4<f32>, 4>(x[e_lo / 4u], x[e_lo / 4u + 1u], x[e_lo / 4u + 2u], x[e_lo / 4u + 3u]);
+    let xl = array<vec4<f32>, 4>(x$J[e_lo / 4u], x$J[e_lo / 4u + 1u], x$J[e_lo / 4u + 2u], x$J[e_lo / 4u + 3u]);
     let e_hi = e_lo + 32u;
-    let xh = array<vec4<f32>, 4>(x[e_hi / 4u], x[e_hi / 4u + 1u], x[e_hi / 4u + 2u], x[e_hi / 4u + 3u]);
+    let xh = array<vec4<f32>, 4>(x$J[e_hi / 4u], x$J[e_hi / 4u + 1u], x$J[e_hi / 4u + 2u], x$J[e_hi / 4u + 3u]);
     let one = vec4<f32>(1.0);
     let sum_lo = dot(xl[0] + xl[1] + xl[2] + xl[3], one);
     let sum_hi = dot(xh[0] + xh[1] + xh[2] + xh[3], one);
     for (var r = 0u; r < NR; r++) {
         let blk = (*base)[r] + 9u * b;
-        let h = w[blk];
-        let q = w[blk + 1u + c];
+        let h = w$J[blk];
+        let q = w$J[blk + 1u + c];
         let dm = unpack2x16float(h.x);
         let sml = q4k_scale_min(h, 2u * j);
         let smh = q4k_scale_min(h, 2u * j + 1u);

@@ -29,7 +29,8 @@ fn dot4(a: vec4<u32>, a_shift: u32, h: vec4<u32>, h_shift: u32, xs: ptr<function
         + dot(q6(a.z, a_shift, h.z, h_shift), (*xs)[4u * g + 2u]) + dot(q6(a.w, a_shift, h.w, h_shift), (*xs)[4u * g + 3u]);
 }
 
-fn accumulate(acc: ptr<function, array<f32, NR>>, base: ptr<function, array<u32, NR>>, it: u32) {
+// ---- per job ----
+fn accumulate$J(acc: ptr<function, array<f32, NR>>, base: ptr<function, array<u32, NR>>, it: u32) {
     let b = it / 4u;
     let c = it % 4u;
     let n = c / 2u;
@@ -38,16 +39,16 @@ fn accumulate(acc: ptr<function, array<f32, NR>>, base: ptr<function, array<u32,
     var xs: array<vec4<f32>, 16>;
     for (var g = 0u; g < 4u; g++) {
         for (var i = 0u; i < 4u; i++) {
-            xs[4u * g + i] = x[(e0 + 32u * g) / 4u + i];
+            xs[4u * g + i] = x$J[(e0 + 32u * g) / 4u + i];
         }
     }
     for (var r = 0u; r < NR; r++) {
         let blk = (*base)[r] + 14u * b;
-        let qa = w[blk + 4u * n + odd];
-        let qb = w[blk + 4u * n + 2u + odd];
-        let qh = w[blk + 8u + 2u * n + odd];
-        let sc = w[blk + 12u];
-        let d = unpack2x16float(w[blk + 13u].x).x;
+        let qa = w$J[blk + 4u * n + odd];
+        let qb = w$J[blk + 4u * n + 2u + odd];
+        let qh = w$J[blk + 8u + 2u * n + odd];
+        let sc = w$J[blk + 12u];
+        let d = unpack2x16float(w$J[blk + 13u].x).x;
         let si = 8u * n + odd;
         let s = dot4(qa, 0u, qh, 0u, &xs, 0u) * q6k_sbyte(sc, si)
             + dot4(qb, 0u, qh, 2u, &xs, 1u) * q6k_sbyte(sc, si + 2u)
