@@ -1,11 +1,14 @@
 //! The fast kernels of the backend: the same ops as `kernels/` (the references they are tested
 //! against), parallel on the backend's [`Pool`](crate::pool::Pool) and vectorised.
 
+pub mod activations;
 pub mod amx_matmul;
 pub mod matmul;
 pub mod small_ops;
 pub mod sparse_matvec;
 pub mod wkv7;
+#[cfg(target_arch = "x86_64")]
+pub mod wkv7_avx512;
 
 /// A mutable slice shared by pool tasks that each write a disjoint part of it.
 #[derive(Clone, Copy)]

@@ -7,7 +7,7 @@ use model::LoraKind;
 use quant::fast::RowKernel;
 
 use super::{matmul, Disjoint};
-use crate::kernels::elementwise::{decay, sigmoid};
+use super::activations::{self, Activation};
 use crate::kernels::wkv7_output::Wkv7OutputInputs;
 use crate::kernels::{elementwise, layer_norm, wkv7_output};
 use crate::pool::Pool;
@@ -114,20 +114,19 @@ pub fn lora(
 ) {
     matmul::matmul(pool, ka, wa, x, ca, mid, acts, planes, f32_tiles);
     match kind {
-        LoraKind::Decay => par_map(pool, mid, &|p, _| p.iter_mut().for_each(|v| *v = v.tanh())),
-        LoraKind::Gate => par_map(pool, mid, &|p, _| p.iter_mut().for_each(|v| *v = sigmoid(*v))),
+        LoraKind::Decay => par_map(pool, mid, &|p, at| activations::apply(Activation::Tanh, p, None, at)),
+        LoraKind::Gate => par_map(pool, mid, &|p, at| activations::apply(Activation::Sigmoid, p, None, at)),
         LoraKind::SigmoidOut => {}
     }
     matmul::matmul(pool, kb, wb, mid, cb, out, acts, planes, f32_tiles);
     let c = out.len() / (x.len() / ca).max(1);
-    par_map(pool, out, &|p, at| {
-        for (i, v) in p.iter_mut().enumerate() {
-            let b = bias.map_or(0.0, |b| b[(at + i) % c]);
-            *v = match kind {
-                LoraKind::Decay => decay(*v + b),
-                LoraKind::SigmoidOut => sigmoid(*v + b),
-                LoraKind::Gate => *v + b,
-            };
-        }
-    });
+    let bias = bias.map(|b| &b[..c]);
+    let act = match kind {
+        LoraKind::Decay => Activation::Decay,
+        LoraKind::SigmoidOut => Activation::Sigmoid,
+        LoraKind::Gate => Activation::Identity,
+    };
+    if act != Activation::Identity || bias.is_some() {
+        par_map(pool, out, &|p, at| activations::apply(act, p, bias, at));
+    }
 }

@@ -1,5 +1,6 @@
 //! wkv7, vectorised: at AVX-512 over the value dimension with the state transposed for the call
-//! (`head_transposed`: no horizontal sums), at AVX2 over the key dimension (`head`: each state
+//! (`wkv7_avx512` for head sizes 16/32/64/128, one fused pass per token; `head_transposed`, no
+//! horizontal sums, for other sizes), at AVX2 over the key dimension (`head`: each state
 //! row `S[i][·]` read once for both reductions and the update, in fixed-width lane blocks). The
 //! bodies are compiled once per level behind `#[target_feature]`. Heads run in parallel on the
 //! pool. Same maths as `kernels::wkv7`; only the summation order differs.
@@ -139,6 +140,20 @@ pub fn wkv7(pool: &Pool, level: quant::fast::Isa, inp: &Wkv7Inputs, k: &mut [f32
     let c = inp.k_k.len();
     let heads = c / n;
     let rows = k.len() / c;
+    #[cfg(target_arch = "x86_64")]
+    if matches!(level, Isa::Avx512 | Isa::Avx512Vnni) && super::wkv7_avx512::supported(n) {
+        assert!(y.len() >= rows * c && state.len() >= heads * n * n);
+        let (st, ko, yo) = (Disjoint::new(state), Disjoint::new(k), Disjoint::new(y));
+        pool.run(heads, &|h| {
+            // SAFETY: task h owns head h's state block and head h's columns of every row of k
+            // and y (lengths asserted above); the level is one the CPU supports.
+            unsafe {
+                let s = st.range(h * n * n, n * n);
+                super::wkv7_avx512::head(inp, rows, c, h, n, s, ko.as_mut_ptr().0, yo.as_mut_ptr().0)
+            }
+        });
+        return;
+    }
     let mut k_out = vec![0f32; heads * rows * n];
     let mut y_out = vec![0f32; heads * rows * n];
     {

@@ -28,21 +28,35 @@ pub(super) fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> bool 
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn q8_0_row(src: &[u8], dst: &mut [f32]) {
+    q8_0_each16(src, |e, v| core::arch::x86_64::_mm512_storeu_ps(dst[e..e + 16].as_mut_ptr(), v));
+}
+
+/// Calls `f(e, v)` with each 16 dequantized values of a Q8_0 row (element offset e, ascending).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(super) unsafe fn q8_0_each16(src: &[u8], mut f: impl FnMut(usize, core::arch::x86_64::__m512)) {
     use core::arch::x86_64::*;
-    for (b, y) in src.chunks_exact(q8_0::BLOCK_BYTES).zip(dst.chunks_exact_mut(32)) {
+    for (i, b) in src.chunks_exact(q8_0::BLOCK_BYTES).enumerate() {
         let d = _mm512_set1_ps(get_f16(b, 0));
         for h in 0..2 {
             let q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(b.as_ptr().add(2 + 16 * h) as *const __m128i)));
-            _mm512_storeu_ps(y.as_mut_ptr().add(16 * h), _mm512_mul_ps(q, d));
+            f(32 * i + 16 * h, _mm512_mul_ps(q, d));
         }
     }
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn q4_k_row(src: &[u8], dst: &mut [f32]) {
+    q4_k_each16(src, |e, v| core::arch::x86_64::_mm512_storeu_ps(dst[e..e + 16].as_mut_ptr(), v));
+}
+
+/// Calls `f(e, v)` with each 16 dequantized values of a Q4_K row (element offset e, ascending).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(super) unsafe fn q4_k_each16(src: &[u8], mut f: impl FnMut(usize, core::arch::x86_64::__m512)) {
     use core::arch::x86_64::*;
     let mask = _mm512_set1_epi32(0x0F);
-    for (b, y) in src.chunks_exact(q4_k::BLOCK_BYTES).zip(dst.chunks_exact_mut(256)) {
+    for (i, b) in src.chunks_exact(q4_k::BLOCK_BYTES).enumerate() {
         let (d, dmin) = (get_f16(b, 0), get_f16(b, 2));
         let scales = &b[4..16];
         for s in 0..8 {
@@ -53,8 +67,7 @@ unsafe fn q4_k_row(src: &[u8], dst: &mut [f32]) {
             for h in 0..2 {
                 let bytes = _mm_loadu_si128(b.as_ptr().add(16 + 32 * (s / 2) + 16 * h) as *const __m128i);
                 let q = _mm512_and_si512(_mm512_srl_epi32(_mm512_cvtepu8_epi32(bytes), shift), mask);
-                let v = _mm512_sub_ps(_mm512_mul_ps(dl, _mm512_cvtepi32_ps(q)), ml);
-                _mm512_storeu_ps(y.as_mut_ptr().add(32 * s + 16 * h), v);
+                f(256 * i + 32 * s + 16 * h, _mm512_sub_ps(_mm512_mul_ps(dl, _mm512_cvtepi32_ps(q)), ml));
             }
         }
     }

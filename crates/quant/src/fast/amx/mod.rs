@@ -26,6 +26,8 @@
 mod dequant;
 mod split;
 #[cfg(target_arch = "x86_64")]
+mod transpose;
+#[cfg(target_arch = "x86_64")]
 mod tiles;
 
 use std::sync::atomic::{AtomicU8, Ordering};

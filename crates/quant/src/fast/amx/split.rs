@@ -146,6 +146,21 @@ pub(super) fn pack_weight_block(ty: GgmlType, w: &[u8], row_bytes: usize, k: usi
             unsafe { split_f16_row_avx512(src, kp, out, slots) };
             continue;
         }
+        // Q4_K and Q8_0 split straight from the dequantizing registers (no f32 row in between;
+        // the same values bit for bit). Their rows are whole blocks, so k == kp (no padding).
+        #[cfg(target_arch = "x86_64")]
+        if matches!(ty, GgmlType::Q4_K | GgmlType::Q8_0) && k == kp && crate::fast::Isa::Avx512.is_supported() {
+            // SAFETY: AVX-512 F/BW/VL present (checked); `store16` asserts its slots lie in `out`.
+            unsafe {
+                let store = |e: usize, v: core::arch::x86_64::__m512| store16(v, e, out, slots);
+                if ty == GgmlType::Q4_K {
+                    super::dequant::q4_k_each16(src, store)
+                } else {
+                    super::dequant::q8_0_each16(src, store)
+                }
+            };
+            continue;
+        }
         #[cfg(target_arch = "x86_64")]
         let vectorised = super::dequant::dequantize_row(ty, src, row_buf);
         #[cfg(not(target_arch = "x86_64"))]
@@ -161,15 +176,16 @@ pub(super) fn pack_weight_block(ty: GgmlType, w: &[u8], row_bytes: usize, k: usi
 /// the K padding are zero.
 pub(super) fn pack_act_tile(x: &[f32], k: usize, kp: usize, out: &mut [u32]) {
     let toks = x.len() / k;
-    out.fill(0);
     #[cfg(target_arch = "x86_64")]
     if crate::fast::Isa::Avx512.is_supported() {
-        for t in 0..toks.min(TOKEN_TILE) {
-            // SAFETY: AVX-512 F/BW is present (checked above); `out` holds kp / 32 steps of 512 words.
-            unsafe { pack_act_row_avx512(&x[t * k..(t + 1) * k], kp, t, out) };
-        }
+        // Writes every word of the kp / 32 steps (missing tokens and padding as zeros).
+        assert!(out.len() == kp / K_STEP * 512);
+        // SAFETY: AVX-512 F/BW/VL is present (checked above); `out` holds kp / 32 steps of 512
+        // words (asserted); rows are read inside `x` only.
+        unsafe { pack_act_tile_avx512(x, k, toks.min(TOKEN_TILE), kp, out) };
         return;
     }
+    out.fill(0);
     for t in 0..toks.min(TOKEN_TILE) {
         let row = &x[t * k..(t + 1) * k];
         for s in 0..kp / K_STEP {
@@ -185,34 +201,43 @@ pub(super) fn pack_act_tile(x: &[f32], k: usize, kp: usize, out: &mut [u32]) {
     }
 }
 
-/// One token's row into column `t` of every step: the 32 values of a step split into 16 hi and 16
-/// lo pair-words, scattered down the column (word `kk` to `kk·16 + t`).
+/// All tokens of a tile, one step at a time: each token's 32 values split into 16 hi and 16 lo
+/// pair-words (one vector each, in element order), then the 16 token vectors of each are
+/// transposed in registers so that word `kk` of every token lands in row `kk` (`kk·16 + t`),
+/// stored as whole 64-byte rows. Missing tokens are zero vectors.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn pack_act_row_avx512(row: &[f32], kp: usize, t: usize, out: &mut [u32]) {
+unsafe fn pack_act_tile_avx512(x: &[f32], k: usize, toks: usize, kp: usize, out: &mut [u32]) {
     use core::arch::x86_64::*;
-    let idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(16));
-    let load = |e: usize| -> __m512 {
-        let have = row.len().saturating_sub(e).min(16);
+    let load = |t: usize, e: usize| -> __m512 {
+        let row = &x[t * k..(t + 1) * k];
+        let have = k.saturating_sub(e).min(16);
         if have == 16 {
             _mm512_loadu_ps(row.as_ptr().add(e))
         } else {
             _mm512_maskz_loadu_ps(((1u32 << have) - 1) as u16, row.as_ptr().wrapping_add(e))
         }
     };
-    assert!(out.len() >= kp / K_STEP * 512 && t < TOKEN_TILE);
     for s in 0..kp / K_STEP {
-        let (a, b) = (load(s * K_STEP), load(s * K_STEP + 16));
-        let (ha, hav) = round16(a);
-        let (hb, hbv) = round16(b);
-        let (la, _) = round16(_mm512_sub_ps(a, hav));
-        let (lb, _) = round16(_mm512_sub_ps(b, hbv));
-        // 32 bf16 in element order are exactly the 16 pair-words of the step.
-        let hi = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(ha), hb);
-        let lo = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(la), lb);
-        let base = out.as_mut_ptr().add(s * 512 + t) as *mut i32;
-        _mm512_i32scatter_epi32::<4>(base, idx, hi);
-        _mm512_i32scatter_epi32::<4>(base.add(256), idx, lo);
+        let mut hi = [_mm512_setzero_si512(); 16];
+        let mut lo = [_mm512_setzero_si512(); 16];
+        for t in 0..toks {
+            let (a, b) = (load(t, s * K_STEP), load(t, s * K_STEP + 16));
+            let (ha, hav) = round16(a);
+            let (hb, hbv) = round16(b);
+            let (la, _) = round16(_mm512_sub_ps(a, hav));
+            let (lb, _) = round16(_mm512_sub_ps(b, hbv));
+            // 32 bf16 in element order are exactly the 16 pair-words of the step.
+            hi[t] = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(ha), hb);
+            lo[t] = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(la), lb);
+        }
+        super::transpose::transpose16(&mut hi);
+        super::transpose::transpose16(&mut lo);
+        let base = out.as_mut_ptr().add(s * 512);
+        for kk in 0..16 {
+            _mm512_storeu_si512(base.add(kk * 16) as *mut _, hi[kk]);
+            _mm512_storeu_si512(base.add(256 + kk * 16) as *mut _, lo[kk]);
+        }
     }
 }
 
