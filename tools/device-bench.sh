@@ -5,9 +5,9 @@
 #
 # Build here (repository root; llama.cpp's source from ../shared/tools/llamacpp.sh):
 #   tools/device-bench.sh --build
-# On the device (run tool): carry ["bin-final"], command:
+# On the device (run tool): carry ["bin-final", ".gl"] (.gl: the Vulkan loader packages), command:
 #   CHANGE="what changed" bash tools/device-bench.sh
-# Environment: MODELS (cuda and llama.cpp, default the four 2.9b/7.2b Q4_K_M/F16), WGPU_MODELS,
+# Environment: MODELS (cuda and llama.cpp, default the four 2.9b/7.2b Q4_K_M/F16; "" for none), WGPU_MODELS,
 # SKIP_TESTS=1, SKIP_LLAMA=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,8 +43,8 @@ for f in .gl/*.deb; do dpkg -x "$f" / > /dev/null 2>&1; done; ldconfig   # Vulka
 export PATH=/usr/local/cuda/bin:$PATH WGPU_BACKEND=vulkan XDG_RUNTIME_DIR=/tmp
 export AVIARY_WORLD_VOCAB=$R/vocab.txt AVIARY_CACHE=/tmp/avc RUST_BACKTRACE=1
 cp $R/BENCHMARKS.md $OUT/BENCHMARKS.md
-MODELS="${MODELS:-2.9b:q4_k_m 2.9b:f16 7.2b:q4_k_m 7.2b:f16}"
-WGPU_MODELS="${WGPU_MODELS:-2.9b:q4_k_m 2.9b:f16}"
+MODELS="${MODELS-2.9b:q4_k_m 2.9b:f16 7.2b:q4_k_m 7.2b:f16}"
+WGPU_MODELS="${WGPU_MODELS-2.9b:q4_k_m 2.9b:f16}"
 for m in $(echo $MODELS $WGPU_MODELS | tr ' ' '\n' | sort -u); do ( /tmp/fb/aviary inspect --model synth:$m > /dev/null 2>> $LOG/synth.log ) & done
 if [ -z "${SKIP_LLAMA:-}" ]; then
   ( cd /tmp && tar xJf $R/llama.tar.xz && cd llama.cpp &&
