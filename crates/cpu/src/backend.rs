@@ -20,6 +20,7 @@ use crate::kernels::{decay6, group_norm, token_shift_lora6, wkv4, wkv6};
 use crate::kernels::{elementwise, embed, layer_norm, token_shift_lerp, wkv7, wkv7_output};
 use crate::pool::Pool;
 use crate::profile::Profile;
+use crate::weight_bytes::{resident_from_env, WeightBytes};
 use quant::fast::{Isa, RowKernel};
 
 /// Prefill chunk (tokens) when matmuls run on AMX tiles, and otherwise (the runner's default);
@@ -47,6 +48,8 @@ pub struct CpuBackend {
     /// file's matrices are all F32 and keep f32 arithmetic, held to 1e-4; in other files the F32
     /// matrices are small LoRAs whose ~16-bit tile products are far inside the file's bound).
     f32_tiles: bool,
+    /// Whether matrices are copied into process memory at upload (`weight_bytes`).
+    resident_weights: bool,
     profile: Profile,
     /// Scratch: nonzero activation indices for the sparse matvec.
     nz: Vec<u32>,
@@ -57,7 +60,7 @@ impl CpuBackend {
     pub fn new(threads: usize) -> Result<Self, CpuError> {
         let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
         let pool = Pool::new(threads).map_err(|e| CpuError::ThreadPool { threads, reason: e.to_string() })?;
-        Ok(CpuBackend { pool, threads, isa: quant::fast::active(), acts: Vec::new(), planes: planes_from_env(), f32_tiles: false, profile: Profile::from_env(), nz: Vec::new() })
+        Ok(CpuBackend { pool, threads, isa: quant::fast::active(), acts: Vec::new(), planes: planes_from_env(), f32_tiles: false, resident_weights: resident_from_env(), profile: Profile::from_env(), nz: Vec::new() })
     }
 
     /// The SIMD level the kernels run at.
@@ -87,8 +90,8 @@ impl CpuBackend {
 
 fn matrix(w: &CpuWeight) -> MatrixRef<'_> {
     match w {
-        CpuWeight::Matrix { ty, cols, row_bytes, src, .. } => {
-            MatrixRef { ty: *ty, bytes: src.bytes(), row_bytes: *row_bytes, cols: *cols }
+        CpuWeight::Matrix { ty, cols, row_bytes, bytes, .. } => {
+            MatrixRef { ty: *ty, bytes: bytes.bytes(), row_bytes: *row_bytes, cols: *cols }
         }
         CpuWeight::Vectors { .. } => panic!("op expected a matrix, got a vector parameter"),
     }
@@ -112,7 +115,7 @@ fn sparse_from_env() -> bool {
 /// A matrix's fast kernel, bytes and row length.
 fn fast_matrix(w: &CpuWeight) -> (&RowKernel, &[u8], usize) {
     match w {
-        CpuWeight::Matrix { kernel, src, cols, .. } => (kernel, src.bytes(), *cols),
+        CpuWeight::Matrix { kernel, bytes, cols, .. } => (kernel, bytes.bytes(), *cols),
         CpuWeight::Vectors { .. } => panic!("op expected a matrix, got a vector parameter"),
     }
 }
@@ -194,7 +197,8 @@ impl Ops for CpuBackend {
         // The FFN value matrix reads relu(k)², about half zeros: keep a copy that can skip them.
         let sparse = (src.info.name.ends_with(model::names::common::FFN_VALUE) && Transposed::usable(src.info.ty, rows, self.isa) && sparse_from_env())
             .then(|| Box::new(Transposed::new(src.bytes(), rows, cols)));
-        Ok(CpuWeight::Matrix { ty: src.info.ty, rows, cols, row_bytes, src: src.clone(), kernel, sparse })
+        let bytes = WeightBytes::new(src, self.resident_weights, &self.pool);
+        Ok(CpuWeight::Matrix { ty: src.info.ty, rows, cols, row_bytes, bytes, kernel, sparse })
     }
 
     fn upload_vectors(&mut self, rows: usize, cols: usize, data: Vec<f32>) -> Result<CpuWeight, ModelError> {

@@ -1,18 +1,19 @@
 //! The CPU backend's weight and activation buffers.
 
 use gguf::GgmlType;
-use model::TensorSource;
 use quant::fast::RowKernel;
 
 use crate::fast::sparse_matvec::Transposed;
+use crate::weight_bytes::WeightBytes;
 
 /// A weight on the CPU.
 pub enum CpuWeight {
-    /// A matrix of `rows` × `cols` in its stored type, read in place from the file's bytes.
+    /// A matrix of `rows` × `cols` in its stored type (copied from the file, or read in place:
+    /// see `weight_bytes`).
     /// `kernel` is the fast dot-product kernel for its type and row length, chosen at upload.
     /// `sparse`: a transposed copy for one-token products with mostly-zero inputs (FFN value
     /// matrices, see `fast::sparse_matvec`).
-    Matrix { ty: GgmlType, rows: usize, cols: usize, row_bytes: usize, src: TensorSource, kernel: RowKernel, sparse: Option<Box<Transposed>> },
+    Matrix { ty: GgmlType, rows: usize, cols: usize, row_bytes: usize, bytes: WeightBytes, kernel: RowKernel, sparse: Option<Box<Transposed>> },
     /// Small f32 parameters: `rows` vectors of `cols`.
     Vectors { rows: usize, cols: usize, data: Vec<f32> },
 }
