@@ -31,7 +31,7 @@ fn scalar(a: Activation, v: f32) -> f32 {
 /// `x[0]` in the whole `[T, C]` buffer, so the bias lines up with the channels.
 pub fn apply(a: Activation, x: &mut [f32], bias: Option<&[f32]>, at: usize) {
     #[cfg(target_arch = "x86_64")]
-    if quant::fast::active() >= quant::fast::Isa::Avx512 && quant::fast::active() != quant::fast::Isa::Neon {
+    if matches!(quant::fast::active(), quant::fast::Isa::Avx512 | quant::fast::Isa::Avx512Vnni) {
         // SAFETY: the active level is AVX-512 or above, so the CPU has AVX-512 F.
         unsafe { apply_avx512(a, x, bias, at) };
         return;

@@ -37,37 +37,51 @@ pub(super) struct MvJob {
 }
 
 impl MvJob {
-    fn reads(&self) -> Vec<u64> {
-        let mut r = vec![self.bufs[0].0, self.bufs[1].0];
-        if self.has_bias {
-            r.push(self.bufs[2].0);
-        }
-        if self.epilogue & epi::USES_RESID != 0 {
-            r.push(self.bufs[4].0);
-        }
-        if self.epilogue & epi::VALUE_RESIDUAL != 0 {
-            r.push(self.bufs[5].0);
-        }
-        r
+    /// Buffer ids the job reads (no allocation: this runs for every pair of held jobs each token).
+    fn reads(&self) -> impl Iterator<Item = u64> + '_ {
+        let resid = self.epilogue & epi::USES_RESID != 0;
+        let aux = self.epilogue & epi::VALUE_RESIDUAL != 0;
+        [Some(self.bufs[0].0), Some(self.bufs[1].0), self.has_bias.then_some(self.bufs[2].0), resid.then_some(self.bufs[4].0), aux.then_some(self.bufs[5].0)]
+            .into_iter()
+            .flatten()
     }
 
-    fn writes(&self) -> Vec<u64> {
-        let mut w = vec![self.bufs[3].0];
-        if self.epilogue & epi::USES_RESID != 0 {
-            w.push(self.bufs[4].0);
-        }
-        w
+    fn writes(&self) -> impl Iterator<Item = u64> + '_ {
+        let resid = self.epilogue & epi::USES_RESID != 0;
+        [Some(self.bufs[3].0), resid.then_some(self.bufs[4].0)].into_iter().flatten()
     }
 
     fn touches(&self, id: u64) -> bool {
-        self.reads().contains(&id) || self.writes().contains(&id)
+        self.reads().any(|r| r == id) || self.writes().any(|w| w == id)
     }
 }
 
 /// Whether two jobs must keep their order: one writes what the other reads or writes.
 fn conflict(a: &MvJob, b: &MvJob) -> bool {
-    let (aw, bw) = (a.writes(), b.writes());
-    aw.iter().any(|id| b.touches(*id)) || bw.iter().any(|id| a.reads().contains(id))
+    a.writes().any(|id| b.touches(id)) || b.writes().any(|id| a.reads().any(|r| r == id))
+}
+
+/// The held jobs in recording order: stage 1, then stage 2, in groups of at most `max`.
+fn dispatch_groups(jobs: &[MvJob], max: usize) -> Vec<Vec<&MvJob>> {
+    let mut groups = Vec::new();
+    for stage in [1, 2] {
+        let of_stage: Vec<&MvJob> = jobs.iter().filter(|j| j.stage == stage).collect();
+        groups.extend(of_stage.chunks(max.max(1)).map(<[&MvJob]>::to_vec));
+    }
+    groups
+}
+
+/// Puts `job` in the first stage of `held` it may join, or gives it back when it fits neither
+/// and the held jobs must be recorded first.
+fn hold(held: &mut Vec<MvJob>, mut job: MvJob, max: usize) -> Result<(), MvJob> {
+    match stage_for(held, &job, max) {
+        Some(s) => {
+            job.stage = s;
+            held.push(job);
+            Ok(())
+        }
+        None => Err(job),
+    }
 }
 
 /// The stage a new job may join behind `pending` (at most `max` jobs a stage), or `None` when the
@@ -137,29 +151,21 @@ impl WebGpuBackend {
 
     /// Holds `job` back in the first stage it may join, recording the held jobs first when it fits
     /// neither.
-    pub(super) fn queue_matvec(&mut self, mut job: MvJob) {
-        match stage_for(&self.mv_pending, &job, self.mv_max_jobs) {
-            Some(s) => job.stage = s,
-            None => {
-                self.emit_matvecs();
-                job.stage = 1;
-            }
+    pub(super) fn queue_matvec(&mut self, job: MvJob) {
+        if let Err(job) = hold(&mut self.mv_pending, job, self.mv_max_jobs) {
+            self.emit_matvecs();
+            self.mv_pending.push(MvJob { stage: 1, ..job });
         }
-        self.mv_pending.push(job);
     }
 
     /// Plans, during a many-token step, the one-token dispatches its matmuls would make in a decode
     /// step (same ops, same dependencies), and starts compiling the groupings in the background: so
     /// a prefill readies the decode kernels before the first decode step needs them.
-    pub(super) fn shadow_matvec(&mut self, mut job: MvJob) {
-        match stage_for(&self.mv_shadow, &job, self.mv_max_jobs) {
-            Some(s) => job.stage = s,
-            None => {
-                self.emit_shadow();
-                job.stage = 1;
-            }
+    pub(super) fn shadow_matvec(&mut self, job: MvJob) {
+        if let Err(job) = hold(&mut self.mv_shadow, job, self.mv_max_jobs) {
+            self.emit_shadow();
+            self.mv_shadow.push(MvJob { stage: 1, ..job });
         }
-        self.mv_shadow.push(job);
     }
 
     /// Ends a shadow plan (see `shadow_matvec`): starts compiling each planned grouping.
@@ -168,13 +174,10 @@ impl WebGpuBackend {
             return;
         }
         let jobs = std::mem::take(&mut self.mv_shadow);
-        for stage in [1, 2] {
-            let of_stage: Vec<&MvJob> = jobs.iter().filter(|j| j.stage == stage).collect();
-            for chunk in of_stage.chunks(self.mv_max_jobs.max(1)).filter(|c| c.len() > 1) {
-                let kernel = Kernel::Matvec(self.mv_kernel(chunk));
-                // Only a head start: a failure shows when the kernel is needed.
-                let _ = self.rec.pipelines.get_or_start(&self.gpu, kernel);
-            }
+        for group in dispatch_groups(&jobs, self.mv_max_jobs).iter().filter(|g| g.len() > 1) {
+            let kernel = Kernel::Matvec(self.mv_kernel(group));
+            // Only a head start: a failure shows when the kernel is needed.
+            let _ = self.rec.pipelines.get_or_start(&self.gpu, kernel);
         }
     }
 
@@ -201,7 +204,7 @@ impl WebGpuBackend {
         }
         let stage = job.stage;
         let blocked = self.mv_pending.iter().enumerate().any(|(i, p)| {
-            let hit = writes.iter().any(|id| p.touches(*id)) || p.writes().iter().any(|id| reads.contains(id));
+            let hit = writes.iter().any(|id| p.touches(*id)) || p.writes().any(|id| reads.contains(&id));
             // A stage-1 job runs before a stage-2 one, as it was recorded.
             i != at && hit && !(stage == 2 && p.stage == 1)
         });
@@ -225,11 +228,8 @@ impl WebGpuBackend {
             return;
         }
         let jobs = std::mem::take(&mut self.mv_pending);
-        for stage in [1, 2] {
-            let of_stage: Vec<&MvJob> = jobs.iter().filter(|j| j.stage == stage).collect();
-            for chunk in of_stage.chunks(self.mv_max_jobs.max(1)) {
-                self.record_matvecs(chunk);
-            }
+        for group in dispatch_groups(&jobs, self.mv_max_jobs) {
+            self.record_matvecs(&group);
         }
     }
 
