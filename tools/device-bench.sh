@@ -8,7 +8,7 @@
 # On the device (run tool): carry ["bin-final", ".gl"] (.gl: the Vulkan loader packages), command:
 #   CHANGE="what changed" bash tools/device-bench.sh
 # Environment: MODELS (cuda and llama.cpp, default the four 2.9b/7.2b Q4_K_M/F16; "" for none), WGPU_MODELS,
-# SKIP_TESTS=1, SKIP_LLAMA=1.
+# SKIP_TESTS=1, SKIP_LLAMA=1, TESTS ("name:timeout_s ..."), EXTRA (a script sourced before the benches).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=bin-final
@@ -20,11 +20,11 @@ if [ "${1:-}" = "--build" ]; then
     # Copy at once: the target dir is shared with builds of other feature sets.
     cp target/release/aviary /tmp/fb/
     cargo test -p cuda --no-run --message-format=json > /tmp/fb-tests.json
-    python3 -c 'import json,shutil; [shutil.copy(m["executable"], "/tmp/fb/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/fb-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"] and m["target"]["name"] in ("kernels", "fused", "gemm", "gemm_logits", "fixture_logits", "batched_decode", "wkv7")]'
+    python3 -c 'import json,shutil; [shutil.copy(m["executable"], "/tmp/fb/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/fb-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"] and m["target"]["name"] in ("kernels", "fused", "gemm", "gemm_logits", "fixture_logits", "batched_decode", "wkv7", "legacy_logits", "kernels_v456")]'
     grep -q wkv7_split_prep /tmp/fb/aviary || { echo "error: /tmp/fb/aviary lacks the cuda backend" >&2; exit 1; }
-    strip /tmp/fb/{aviary,kernels,fused,gemm,gemm_logits,fixture_logits,batched_decode,wkv7}
-    tar czf $B/bins.tgz -C /tmp/fb aviary kernels fused gemm gemm_logits fixture_logits batched_decode wkv7
-    tar czf $B/fixtures.tgz -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-*)
+    tests="kernels fused gemm gemm_logits fixture_logits batched_decode wkv7 legacy_logits kernels_v456"
+    (cd /tmp/fb && strip aviary $tests && tar czf "$OLDPWD/$B/bins.tgz" aviary $tests)
+    tar czf $B/fixtures.tgz -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-* tiny-rwkv-[456]*)
     cp ../shared/fixtures/tokenizer/rwkv_vocab_v20230424.txt $B/vocab.txt
     bash ../shared/tools/llamacpp.sh source-tarball "$PWD/$B/llama.tar.xz" > /dev/null
     cp BENCHMARKS.md $B/BENCHMARKS.md
@@ -55,7 +55,7 @@ if [ -z "${SKIP_LLAMA:-}" ]; then
 fi
 if [ -z "${SKIP_TESTS:-}" ]; then
   mkdir -p /tmp/fx && tar xzf $R/fixtures.tgz -C /tmp/fx
-  for spec in wkv7:40 gemm_logits:120 fixture_logits:120 batched_decode:90 gemm:60 kernels:40 fused:40; do
+  for spec in ${TESTS:-wkv7:40 gemm_logits:120 fixture_logits:120 batched_decode:90 gemm:60 kernels:40 fused:40 legacy_logits:60 kernels_v456:40}; do
     n=${spec%%:*}
     AVIARY_FIXTURES=/tmp/fx AVIARY_REQUIRE_CUDA=1 AVIARY_REQUIRE_CUBLAS=1 CI=1 \
       timeout ${spec#*:} /tmp/fb/$n --test-threads=1 --nocapture > $LOG/test-$n.log 2>&1
@@ -65,6 +65,7 @@ fi
 wait; t "models generated; llama-bench: $(ls /tmp/llama.cpp/build/bin/llama-bench 2>/dev/null || echo missing)"
 tail -n 2 $LOG/llama-build.log 2>/dev/null
 LB=/tmp/llama.cpp/build/bin
+if [ -n "${EXTRA:-}" ]; then t "extra: $EXTRA"; . "$EXTRA"; fi
 cd /tmp
 gguf() { echo /tmp/avc/synth/$(echo $1 | sed 's/:/-/' | tr a-z A-Z | sed 's/B-/b-/')-v1.gguf; }
 for m in $MODELS; do

@@ -119,8 +119,10 @@ impl CudaBackend {
         let kernels = device::load_kernels(&ctx, &arch)?;
         let shared_limit = device::shared_memory_limit(&ctx)?;
         let name = ctx.name().map_err(|e| CudaError::driver("device name", e))?;
+        let mut rec = Recorder::new(stream.clone());
+        rec.pdl = tuning.pdl && device::arch_number(&arch) >= 90;
         Ok(CudaBackend {
-            rec: Recorder::new(stream.clone()),
+            rec,
             _ctx: ctx,
             stream,
             kernels,
@@ -157,6 +159,7 @@ impl CudaBackend {
     /// Switches kernel variants (after finishing the work queued under the old ones).
     pub fn set_tuning(&mut self, tuning: Tuning) {
         self.flush_pending();
+        self.rec.pdl = tuning.pdl && device::arch_number(&self.arch) >= 90;
         self.tuning = tuning;
     }
 
@@ -287,7 +290,8 @@ impl CudaBackend {
                     Err(e) => return self.note(Err(e)),
                 };
                 let n = (l.words.len() / pending::MV_DESC_WORDS) as i32;
-                let args = vec![Arg::Ptr(table), Arg::I32(n), Arg::I32(l.mode)];
+                let prefetch = if self.tuning.mv_prefetch { pending::MV_PREFETCH } else { 0 };
+                let args = vec![Arg::Ptr(table), Arg::I32(n), Arg::I32(l.mode | prefetch)];
                 self.launch(&l.kernel, (l.blocks, 1, 1), l.threads, l.shared_bytes, args);
             }
         }

@@ -45,6 +45,11 @@ pub(crate) fn open_context(ordinal: usize) -> Result<Arc<CudaContext>, CudaError
     Ok(ctx)
 }
 
+/// The number of an `sm_XY` name (90 for `sm_90`; 0 if it has none).
+pub(crate) fn arch_number(arch: &str) -> u32 {
+    arch.trim_start_matches("sm_").trim_end_matches('a').parse().unwrap_or(0)
+}
+
 /// `sm_XY` for the context's device: NVRTC compiles machine code for exactly this architecture.
 pub(crate) fn arch(ctx: &CudaContext) -> Result<String, CudaError> {
     let (major, minor) = ctx.compute_capability().map_err(|e| CudaError::driver("compute capability", e))?;

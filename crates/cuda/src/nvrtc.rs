@@ -277,3 +277,35 @@ fn c_chars_to_string(chars: &[c_char]) -> String {
     let bytes: Vec<u8> = chars.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SOURCES;
+
+    /// With programmatic dependent launch a kernel may start before the previous one finishes, so
+    /// each must wait in `pdl_entry` (matvec.cu's through `mv_entry`) before its real work: a kernel
+    /// without it would read its inputs too early.
+    #[test]
+    fn every_kernel_waits_for_the_previous_one() {
+        for src in SOURCES {
+            let text = src.text;
+            let mut at = 0;
+            while let Some(i) = text[at..].find("__global__") {
+                let start = at + i;
+                let body = start + text[start..].find('{').expect("a kernel body");
+                let end = text[body..].find("__global__").map_or(text.len(), |e| body + e);
+                let own = &text[body..end];
+                let sig = &text[start..body];
+                let sig = sig.find("__launch_bounds__(").map_or(sig, |p| &sig[p + sig[p..].find(')').unwrap_or(0) + 1..]);
+                let name: String = sig.split('(').next().unwrap_or("").split_whitespace().last().unwrap_or("").into();
+                let first = own.find(';').map_or("", |e| &own[..e]);
+                let waits = first.contains("pdl_entry()")
+                    || first.contains("mv_entry<")
+                    // mv_mix_r1 looks up its descriptor and prefetches its weights first.
+                    || (name == "mv_mix_r1" && own.find("pdl_entry()").is_some_and(|p| !own[..p].contains("mv_run")));
+                assert!(waits, "{}: kernel {name} does not start with pdl_entry()", src.file);
+                at = body;
+            }
+        }
+    }
+}

@@ -132,6 +132,8 @@ pub(crate) struct Recorder {
     /// This step's launches are issued as they come (set by the backend for multi-token steps).
     direct: bool,
     pub use_graphs: bool,
+    /// Launch with programmatic dependent launch (sm_90+; every kernel starts with `pdl_entry`).
+    pub pdl: bool,
     graphs: HashMap<Vec<Step>, StepGraph>,
     pub stats: GraphStats,
 }
@@ -145,6 +147,7 @@ impl Recorder {
             direct: false,
             profiler: None,
             use_graphs: true,
+            pdl: false,
             graphs: HashMap::new(),
             stats: GraphStats::default(),
         }
@@ -254,20 +257,45 @@ impl Recorder {
         let mut slots: Vec<u64> = l.args.iter().map(|a| a.slot()).collect();
         let mut params: Vec<*mut c_void> = slots.iter_mut().map(|s| s as *mut u64 as *mut c_void).collect();
         self.stream.context().bind_to_thread().map_err(|e| CudaError::driver("bind context", e))?;
-        // SAFETY: `func` came from a loaded module of this context; each launcher builds `args` to
-        // match its kernel's parameter list (types and order), and every address points into a
-        // live allocation of the size the kernel indexes (checked by the launchers).
-        unsafe {
-            cudarc::driver::result::launch_kernel(
-                l.func as sys::CUfunction,
-                l.grid,
-                l.block,
-                l.shared_bytes,
-                self.stream.cu_stream(),
-                &mut params,
-            )
+        let what = || format!("launch of kernel {} (grid {:?}, block {:?})", l.name, l.grid, l.block);
+        if !self.pdl {
+            // SAFETY: `func` came from a loaded module of this context; each launcher builds `args`
+            // to match its kernel's parameter list (types and order), and every address points
+            // into a live allocation of the size the kernel indexes (checked by the launchers).
+            return unsafe {
+                cudarc::driver::result::launch_kernel(
+                    l.func as sys::CUfunction,
+                    l.grid,
+                    l.block,
+                    l.shared_bytes,
+                    self.stream.cu_stream(),
+                    &mut params,
+                )
+            }
+            .map_err(|e| CudaError::driver(what(), e));
         }
-        .map_err(|e| CudaError::driver(format!("launch of kernel {} (grid {:?}, block {:?})", l.name, l.grid, l.block), e))
+        // The same launch, allowed to overlap the previous kernel of the stream: every kernel waits
+        // for it in `pdl_entry` (common.cuh) before it touches memory another kernel writes.
+        // SAFETY: `CUlaunchAttribute` is plain data (an id and a union of integers).
+        let mut attr: sys::CUlaunchAttribute = unsafe { std::mem::zeroed() };
+        attr.id = sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+        attr.value.programmaticStreamSerializationAllowed = 1;
+        let config = sys::CUlaunchConfig {
+            gridDimX: l.grid.0,
+            gridDimY: l.grid.1,
+            gridDimZ: l.grid.2,
+            blockDimX: l.block.0,
+            blockDimY: l.block.1,
+            blockDimZ: l.block.2,
+            sharedMemBytes: l.shared_bytes,
+            hStream: self.stream.cu_stream(),
+            attrs: &mut attr,
+            numAttrs: 1,
+        };
+        // SAFETY: as above; `config` and `attr` outlive the call.
+        unsafe { sys::cuLaunchKernelEx(&config, l.func as sys::CUfunction, params.as_mut_ptr(), std::ptr::null_mut()) }
+            .result()
+            .map_err(|e| CudaError::driver(what(), e))
     }
 
     pub fn graph_count(&self) -> usize {

@@ -77,6 +77,12 @@ pub struct Tuning {
     /// state rows split over blocks of this many rows (8, 16 or 32; 0: wkv7_h64.cu's one block per
     /// head). Decode steps always use wkv7_h64.cu.
     pub wkv_split_rows: usize,
+    /// Launch kernels with programmatic dependent launch on sm_90+ (each kernel's blocks become
+    /// resident while the one before it runs, and wait for it in `pdl_entry`; common.cuh).
+    pub pdl: bool,
+    /// One-token matvecs request their weights into L2 before waiting for the previous kernel
+    /// (with `pdl`, while it still runs; matvec.cu `MV_PREFETCH`). sm_90+ only.
+    pub mv_prefetch: bool,
 }
 
 /// The default `gemm_min_tokens`: below it, mma.cu's tiles waste less than cuBLAS's dequantized
@@ -108,6 +114,8 @@ impl Default for Tuning {
             gemm_split_k: 1,
             prefill_chunk: crate::ops::PREFILL_CHUNK,
             wkv_split_rows: 8,
+            pdl: true,
+            mv_prefetch: true,
         }
     }
 }
@@ -179,6 +187,8 @@ impl Tuning {
                     n @ 1..=16 => self.gemm_split_k = n,
                     _ => return Err(bad("gemm_split_k is 1 to 16")),
                 },
+                "pdl" => self.pdl = flag()?,
+                "mv_prefetch" => self.mv_prefetch = flag()?,
                 "prefill_chunk" => self.prefill_chunk = number()?.max(1),
                 "gemm_calls" => match number()? {
                     n @ 1..=3 => self.gemm_calls = n,

@@ -6,10 +6,12 @@
 // Precision: f32, the same expressions as the CPU reference.
 
 extern "C" __global__ void add(float* x, const float* y, u64 n) {
+    pdl_entry();
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) x[i] += y[i];
 }
 
 extern "C" __global__ void relu_square(float* x, u64 n) {
+    pdl_entry();
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
         float r = fmaxf(x[i], 0.0f);
         x[i] = r * r;
@@ -17,12 +19,14 @@ extern "C" __global__ void relu_square(float* x, u64 n) {
 }
 
 extern "C" __global__ void value_residual(float* v, const float* v_first, const float* mix, u64 n) {
+    pdl_entry();
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
         v[i] += (v_first[i] - v[i]) * mix[i];
     }
 }
 
 extern "C" __global__ void copy_rows(const float* src, float* dst, u64 n) {
+    pdl_entry();
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) dst[i] = src[i];
 }
 
@@ -38,6 +42,7 @@ __device__ __forceinline__ void argmax_pick(float& bv, int& bi, float v, int i) 
 }
 
 extern "C" __global__ void __launch_bounds__(1024) argmax_rows(const float* x, u32* ids, int N) {
+    pdl_entry();
     __shared__ float sv[32];
     __shared__ int si[32];
     const float* row = x + (u64)blockIdx.x * N;

@@ -25,6 +25,7 @@ __device__ void embed_body(const u8* table, u64 row_bytes, const u32* tokens, fl
 #define EMBED_KERNEL(NAME, F)                                                                               \
     extern "C" __global__ void embed_##NAME(const u8* table, u64 row_bytes, const u32* tokens, float* out,  \
                                             int C) {                                                         \
+        pdl_entry();                                                                                         \
         embed_body<F>(table, row_bytes, tokens, out, C);                                                    \
     }
 

@@ -112,6 +112,7 @@ __device__ __forceinline__ void dequant_body(const u8* __restrict__ w, u64 row_b
 #define DEQUANT_KERNEL(NAME, F)                                                                               \
     extern "C" __global__ void __launch_bounds__(128) dequant_f16_##NAME(                                     \
         const u8* w, u64 row_bytes, u16* panel, u64 ld, int off_hi, int off_hi2, int off_lo, int row0, int K) { \
+        pdl_entry();                                                                                            \
         dequant_body<F>(w, row_bytes, panel, ld, off_hi, off_hi2, off_lo, row0, K);                           \
     }
 
@@ -119,6 +120,7 @@ FORMAT_SET(DEQUANT_KERNEL)
 
 extern "C" __global__ void __launch_bounds__(256)
     gemm_split_x(const float* __restrict__ x, u16* __restrict__ out, u64 n, int K, u64 ld, int slots, int pattern, int bf16) {
+    pdl_entry();
     const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const u64 t = i / (u64)K, k = i - t * (u64)K;
@@ -143,6 +145,7 @@ extern "C" __global__ void __launch_bounds__(256)
 // spent ~9 µs on a 512 × 2560 x, about three times its memory traffic's worth).
 extern "C" __global__ void __launch_bounds__(256)
     gemm_split_x4(const float* __restrict__ x, u16* __restrict__ out, u64 n, int K, u64 ld, int slots, int pattern, int bf16) {
+    pdl_entry();
     const u64 i = 4 * ((u64)blockIdx.x * blockDim.x + threadIdx.x);
     if (i >= n) return;
     const u64 t = i / (u64)K, k = i - t * (u64)K;
@@ -179,6 +182,7 @@ extern "C" __global__ void __launch_bounds__(256)
 extern "C" __global__ void __launch_bounds__(256)
     gemm_epilogue(float* __restrict__ out, int M, u64 n, int epi, const float* __restrict__ bias,
                   const float* __restrict__ parts, int nparts) {
+    pdl_entry();
     const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     float acc = 0.0f;

@@ -6,6 +6,7 @@
 
 extern "C" __global__ void __launch_bounds__(256)
     layer_norm(const float* x, const float* w, const float* b, float eps, float* out, int C) {
+    pdl_entry();
     __shared__ double red[32];
     const float* xr = x + (u64)blockIdx.x * C;
     float* orow = out + (u64)blockIdx.x * C;
@@ -41,6 +42,7 @@ extern "C" __global__ void __launch_bounds__(256)
 extern "C" __global__ void __launch_bounds__(LNL_THREADS)
     layer_norm_lerp(const float* x, const float* w, const float* b, float eps, float* out, int C, float* shift,
                     const float* mu, float* o0, float* o1, float* o2, float* o3, float* o4, float* o5, int n_out) {
+    pdl_entry();
     __shared__ double red[LNL_THREADS / 32];
     float* outs[6] = {o0, o1, o2, o3, o4, o5};
     const int col = blockIdx.x * LNL_THREADS + threadIdx.x;

@@ -82,11 +82,13 @@ __device__ void matmul_body(const u8* __restrict__ w, u64 row_bytes, const float
     extern "C" __global__ void __launch_bounds__(256)                                                         \
         matmul_##NAME##_t1(const u8* w, u64 row_bytes, const float* x, float* out, int M, int K, int T, int epi, \
                            const float* bias) {                                                               \
+        pdl_entry();                                                                                          \
         matmul_body<F, 1>(w, row_bytes, x, out, M, K, T, epi, bias);                                          \
     }                                                                                                         \
     extern "C" __global__ void __launch_bounds__(256)                                                         \
         matmul_##NAME##_t8(const u8* w, u64 row_bytes, const float* x, float* out, int M, int K, int T, int epi, \
                            const float* bias) {                                                               \
+        pdl_entry();                                                                                          \
         matmul_body<F, 8>(w, row_bytes, x, out, M, K, T, epi, bias);                                          \
     }
 

@@ -29,6 +29,7 @@ __device__ __forceinline__ u32 f32_to_f16_bits(float f) {
 // Thread per (token, 16 columns); grid (ceil(K/16 / 64), Tp), 64 threads.
 extern "C" __global__ void __launch_bounds__(64)
     x_split(const float* x, u16* xh, u16* xl, float* xs, int T, int Tp, int K) {
+    pdl_entry();
     const int chunk = blockIdx.x * 64 + threadIdx.x, t = blockIdx.y;
     if (chunk * 16 >= K) return;
     const u64 off = (u64)t * K + chunk * 16;
@@ -343,6 +344,7 @@ __device__ __forceinline__ void mm_body(const u8* __restrict__ w, u64 row_bytes,
 // out[t][m] = epi(Σ_z ws[z][t][m]), the partial sums summed in z order (deterministic).
 extern "C" __global__ void __launch_bounds__(256)
     mm_reduce(const float* ws, float* out, int M, int T, int S, int epi, const float* bias) {
+    pdl_entry();
     const u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x, n = (u64)M * T;
     if (i >= n) return;
     float s = 0.0f;
@@ -354,6 +356,7 @@ extern "C" __global__ void __launch_bounds__(256)
     extern "C" __global__ void __launch_bounds__(256)                                                          \
         NAME(const u8* w, u64 row_bytes, const u16* xh, const u16* xl, const float* xs, float* out, int M, int K, \
              int T, int Tp, int epi, const float* bias, int split, float* ws) {                              \
+        pdl_entry();                                                                                         \
         mm_body<A>(w, row_bytes, xh, xl, xs, out, M, K, T, Tp, epi, bias, split, ws);                            \
     }
 

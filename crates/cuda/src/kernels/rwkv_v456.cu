@@ -26,6 +26,7 @@
 extern "C" __global__ void __launch_bounds__(1024)
     wkv6(const float* r, const float* k, const float* v, const float* w, int w_stride, const float* u,
          float* state, float* y, int T, int C, int N) {
+    pdl_entry();
     extern __shared__ float sm[];
     float* S = sm;
     float* s_r = S + N * N;
@@ -65,6 +66,7 @@ extern "C" __global__ void __launch_bounds__(1024)
 
 extern "C" __global__ void wkv4(const float* k, const float* v, const float* w, const float* u, float* state,
                                 float* y, int T, int C) {
+    pdl_entry();
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
     float aa = state[c], bb = state[C + c], pp = state[2 * C + c];
@@ -90,6 +92,7 @@ extern "C" __global__ void wkv4(const float* k, const float* v, const float* w, 
 }
 
 extern "C" __global__ void group_norm(float* y, const float* ln_w, const float* ln_b, float eps, int C, int N) {
+    pdl_entry();
     __shared__ double red[32];
     const int h = blockIdx.x, t = blockIdx.y, j = threadIdx.x;
     const bool active = j < N;
@@ -104,12 +107,14 @@ extern "C" __global__ void group_norm(float* y, const float* ln_w, const float* 
 }
 
 extern "C" __global__ void sigmoid_mul(float* x, const float* g, u64 n) {
+    pdl_entry();
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
         x[i] *= sigmoidf_(g[i]);
     }
 }
 
 extern "C" __global__ void silu_mul(float* x, const float* g, u64 n) {
+    pdl_entry();
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
         const float b = g[i];
         x[i] *= b * sigmoidf_(b);
@@ -117,10 +122,12 @@ extern "C" __global__ void silu_mul(float* x, const float* g, u64 n) {
 }
 
 extern "C" __global__ void scale(float* x, float factor, u64 n) {
+    pdl_entry();
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) x[i] *= factor;
 }
 
 extern "C" __global__ void exp_neg_exp(float* x, u64 n) {
+    pdl_entry();
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
         x[i] = expf(-expf(x[i]));
     }
@@ -128,6 +135,7 @@ extern "C" __global__ void exp_neg_exp(float* x, u64 n) {
 
 extern "C" __global__ void __launch_bounds__(256)
     ts6_mix_x(const float* x, const float* shift, const float* mu_x, float* xxx, int T, int C) {
+    pdl_entry();
     const int j = blockIdx.x * 32 + (threadIdx.x & 31), lane_t = threadIdx.x >> 5;
     if (j >= C) return;
     const float m = mu_x[j];

@@ -11,6 +11,7 @@
 extern "C" __global__ void __launch_bounds__(256)
     token_shift_lerp(const float* x, float* shift, const float* mu, float* o0, float* o1, float* o2, float* o3,
                      float* o4, float* o5, int n_out, int T, int C) {
+    pdl_entry();
     const int j = blockIdx.x * 32 + (threadIdx.x & 31), lane_t = threadIdx.x >> 5;
     float* outs[6] = {o0, o1, o2, o3, o4, o5};
     if (j < C) {

@@ -9,6 +9,7 @@
 extern "C" __global__ void __launch_bounds__(256)
     token_shift_lerp_rows(const float* x, const u64* shifts, const float* mu, float* o0, float* o1, float* o2,
                           float* o3, float* o4, float* o5, int n_out, int B, int C) {
+    pdl_entry();
     const int j = blockIdx.x * 256 + threadIdx.x, b = blockIdx.y;
     if (j >= C || b >= B) return;
     float* shift = (float*)shifts[b];

@@ -67,6 +67,7 @@ __device__ void ts6_up_body(const u8* __restrict__ w2, u64 row_bytes, const floa
         ts6_up_##NAME(const u8* w2, u64 row_bytes, const float* mid, const float* x, const float* shift,         \
                       const float* mu, float* o0, float* o1, float* o2, float* o3, float* o4, float* o5, int K,   \
                       int D, int C, int T) {                                                                     \
+        pdl_entry();                                                                                             \
         float* outs[6] = {o0, o1, o2, o3, o4, o5};                                                               \
         ts6_up_body<F>(w2, row_bytes, mid, x, shift, mu, outs[blockIdx.z], K, D, C, T);                          \
     }

@@ -15,6 +15,7 @@
 extern "C" __global__ void wkv7(const float* r, const float* decay, float* k, const float* v, const float* a,
                                 const float* k_k, const float* k_a, float* state, float* y, int T, int C, int N,
                                 const u64* state_rows) {
+    pdl_entry();
     extern __shared__ float sm[];
     if (state_rows) {
         // Batched decode (grid H × B, T = 1): row blockIdx.y is the one token of its own sequence.

@@ -21,6 +21,7 @@ extern "C" __global__ void __launch_bounds__(256)
     wkv7_h64(const float* r, const float* decay, float* k, const float* v, const float* a, const float* k_k,
              const float* k_a, float* state, float* y, int T, int C, int fuse, const float* g, const float* r_k,
              const float* ln_w, const float* ln_b, float eps, const u64* state_rows) {
+    pdl_entry();
     __shared__ __align__(16) float s_kk[TS][64];
     __shared__ __align__(16) float s_b[TS][64];
     __shared__ __align__(16) float s_k[TS][64];

@@ -8,6 +8,7 @@
 extern "C" __global__ void wkv7_output(float* y, const float* r, const float* k, const float* v, const float* g,
                                        const float* r_k, const float* ln_w, const float* ln_b, float eps, int C,
                                        int N) {
+    pdl_entry();
     __shared__ double red_d[32];
     __shared__ float red_f[32];
     const int h = blockIdx.x, t = blockIdx.y, j = threadIdx.x;

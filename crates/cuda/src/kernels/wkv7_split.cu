@@ -27,6 +27,7 @@
 
 extern "C" __global__ void __launch_bounds__(256)
     wkv7_split_prep(float* k, const float* a, const float* k_k, const float* k_a, float* kk_out, float* b_out, int T, int C) {
+    pdl_entry();
     const int h = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int t = blockIdx.y * 8 + warp;
     if (t >= T) return;
@@ -177,6 +178,7 @@ __device__ __forceinline__ void wkv7_split_body(const float* r, const float* dec
     extern "C" __global__ void __launch_bounds__(4 * ROWS)                                                              \
         wkv7_split_r##ROWS(const float* r, const float* decay, const float* k, const float* v, const float* kk,        \
                            const float* b, float* state, float* y, int T, int C) {                                      \
+        pdl_entry();                                                                                                    \
         wkv7_split_body<ROWS>(r, decay, k, v, kk, b, state, y, T, C);                                                   \
     }
 
