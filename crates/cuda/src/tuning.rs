@@ -81,7 +81,8 @@ pub struct Tuning {
     /// resident while the one before it runs, and wait for it in `pdl_entry`; common.cuh).
     pub pdl: bool,
     /// One-token matvecs request their weights into L2 before waiting for the previous kernel
-    /// (with `pdl`, while it still runs; matvec.cu `MV_PREFETCH`). sm_90+ only.
+    /// (with `pdl`, while it still runs; matvec.cu `MV_PREFETCH`). sm_90+ only. Off by default:
+    /// measured no faster (2.9b Q4_K_M tg 448.6 with it, 449.0 without; PERF.md).
     pub mv_prefetch: bool,
 }
 
@@ -115,7 +116,7 @@ impl Default for Tuning {
             prefill_chunk: crate::ops::PREFILL_CHUNK,
             wkv_split_rows: 8,
             pdl: true,
-            mv_prefetch: true,
+            mv_prefetch: false,
         }
     }
 }

@@ -155,6 +155,7 @@ fn gates_and_scale_match_cpu() {
 #[test]
 fn decay6_matches_cpu() {
     let Some(mut b) = common::backend() else { return };
+    exact_gemm(&mut b);
     let mut rng = TestRng::new(59);
     let mut cases = 0;
     for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q8_0] {
@@ -223,6 +224,7 @@ fn token_shift_lora6_case(b: &mut CudaBackend, rng: &mut TestRng, ty: GgmlType, 
 #[test]
 fn token_shift_lora6_matches_cpu() {
     let Some(mut b) = common::backend() else { return };
+    exact_gemm(&mut b);
     let mut rng = TestRng::new(61);
     let mut cases = 0;
     // Odd widths on the float types (the scalar block formats), whole blocks for Q8_0.

@@ -45,3 +45,12 @@ pub fn random_matrix(rng: &mut TestRng, ty: GgmlType, rows: usize, cols: usize) 
     }
     (bytes, row_bytes)
 }
+
+/// Multi-token matmuls on cuBLAS with the exact products (`gemm=exact`), for tests that hold an op
+/// to its f32 reference: the default single f16 GEMM rounds activations to f16 (its accuracy is
+/// checked by gemm.rs and, against llama.cpp's, by the whole-model tests).
+pub fn exact_gemm(b: &mut CudaBackend) {
+    let mut t = b.tuning().clone();
+    t.apply("gemm=exact").expect("a known tuning");
+    b.set_tuning(t);
+}
