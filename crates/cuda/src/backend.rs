@@ -290,8 +290,7 @@ impl CudaBackend {
                     Err(e) => return self.note(Err(e)),
                 };
                 let n = (l.words.len() / pending::MV_DESC_WORDS) as i32;
-                let prefetch = if self.tuning.mv_prefetch { pending::MV_PREFETCH } else { 0 };
-                let args = vec![Arg::Ptr(table), Arg::I32(n), Arg::I32(l.mode | prefetch)];
+                let args = vec![Arg::Ptr(table), Arg::I32(n), Arg::I32(l.mode)];
                 self.launch(&l.kernel, (l.blocks, 1, 1), l.threads, l.shared_bytes, args);
             }
         }

@@ -206,9 +206,6 @@ pub(crate) struct MvLaunch {
     pub mode: i32,
 }
 
-/// The `mode` bit that has a matvec block request its weights into L2 first (matvec.cu).
-pub(crate) const MV_PREFETCH: i32 = 4;
-
 /// Threads per block on matvec.cu's integer path (about one block per SM: each block converts all
 /// of x once, so fewer, larger blocks waste less).
 const MV_INT_THREADS: usize = 512;

@@ -78,12 +78,9 @@ pub struct Tuning {
     /// head). Decode steps always use wkv7_h64.cu.
     pub wkv_split_rows: usize,
     /// Launch kernels with programmatic dependent launch on sm_90+ (each kernel's blocks become
-    /// resident while the one before it runs, and wait for it in `pdl_entry`; common.cuh).
+    /// resident while the one before it runs, and wait for it in `pdl_entry`; common.cuh). Off by
+    /// default: 2.9b Q4_K_M decode measured within noise of the plain launches (PERF.md).
     pub pdl: bool,
-    /// One-token matvecs request their weights into L2 before waiting for the previous kernel
-    /// (with `pdl`, while it still runs; matvec.cu `MV_PREFETCH`). sm_90+ only. Off by default:
-    /// measured no faster (2.9b Q4_K_M tg 448.6 with it, 449.0 without; PERF.md).
-    pub mv_prefetch: bool,
 }
 
 /// The default `gemm_min_tokens`: below it, mma.cu's tiles waste less than cuBLAS's dequantized
@@ -115,8 +112,7 @@ impl Default for Tuning {
             gemm_split_k: 1,
             prefill_chunk: crate::ops::PREFILL_CHUNK,
             wkv_split_rows: 8,
-            pdl: true,
-            mv_prefetch: false,
+            pdl: false,
         }
     }
 }
@@ -189,7 +185,6 @@ impl Tuning {
                     _ => return Err(bad("gemm_split_k is 1 to 16")),
                 },
                 "pdl" => self.pdl = flag()?,
-                "mv_prefetch" => self.mv_prefetch = flag()?,
                 "prefill_chunk" => self.prefill_chunk = number()?.max(1),
                 "gemm_calls" => match number()? {
                     n @ 1..=3 => self.gemm_calls = n,

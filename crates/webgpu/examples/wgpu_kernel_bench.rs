@@ -1,9 +1,9 @@
 //! Where the wgpu backend's time goes, measured with GPU timestamps.
 //!
 //! `wgpu_kernel_bench matvec [--bw GB/s]`: one-token matmuls of the RWKV-7 2.9B shapes (2560x2560,
-//! 10240x2560, 2560x10240, 65536x2560) per weight type and kernel variant (the generic kernel,
-//! the matvec with 1, 2 and 4 rows per thread group), each timed over dispatches recorded in one
-//! pass. Enough copies of each weight are cycled that they do not fit in L2, so the figures are
+//! 10240x2560, 2560x10240, 65536x2560) and the 0.4B ones (1024x1024, 4096x1024, 1024x4096) per
+//! weight type and kernel variant (the generic kernel, the matvec with 1, 2 and 4 rows per thread
+//! group), each timed over dispatches recorded in one pass. Enough copies of each weight are cycled that they do not fit in L2, so the figures are
 //! DRAM bandwidth. Prints GB/s and the fraction of `--bw` (default 4400, the H200's).
 //!
 //! `wgpu_kernel_bench gemm [--tokens N]`: the prefill matmul (matmul_tiled) on the 2.9B shapes at N
@@ -85,7 +85,8 @@ fn fake_weights(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
 fn matvec(bw: f64, scale: f64, only: Option<&str>) -> Res<()> {
     let mut b = WebGpuBackend::new(&WebGpuOptions { profile: true, ..Default::default() })?;
     println!("adapter: {} (subgroups: {})", b.adapter_name(), b.uses_subgroups());
-    let shapes = [(2560usize, 2560usize), (10240, 2560), (2560, 10240), (65536, 2560)];
+    // The 2.9B shapes, then the 0.4B ones (1024-wide).
+    let shapes = [(2560usize, 2560usize), (10240, 2560), (2560, 10240), (65536, 2560), (1024, 1024), (4096, 1024), (1024, 4096)];
     let types = [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::F16, GgmlType::Q8_0, GgmlType::F32];
     // More than L2 (60 MiB on the H200) per shape, so the timed reads come from DRAM.
     let working_set = (256.0 * scale * (1 << 20) as f64) as usize;

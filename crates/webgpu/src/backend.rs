@@ -781,6 +781,10 @@ impl Ops for WebGpuBackend {
 
 impl Drop for WebGpuBackend {
     fn drop(&mut self) {
+        // Let background compiles end before the device goes: a process that exits while a
+        // compiler thread is inside the driver can crash there (seen on the H200's NVIDIA driver
+        // after a short bench). Their errors no longer matter.
+        let _ = self.rec.pipelines.finish(&self.gpu);
         if !self.rec.profile_rows().is_empty() {
             eprint!("{}", self.profile_report());
         }

@@ -46,19 +46,11 @@ impl fmt::Debug for MvKernel {
     }
 }
 
-/// `AVIARY_WGPU_Q4K_MV=chunks`: Q4_K matvecs with the older items of 16 consecutive quant bytes (for
-/// comparisons; the default items read x in whole lines, see matvec/q4_k.wgsl).
-fn q4k_chunks() -> bool {
-    static CHUNKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *CHUNKS.get_or_init(|| std::env::var("AVIARY_WGPU_Q4K_MV").is_ok_and(|v| v == "chunks"))
-}
-
 /// The matvec item code of a type, if it has one.
 pub(crate) fn items_source(ty: GgmlType) -> Option<&'static str> {
     Some(match ty {
         GgmlType::F32 => include_str!("shaders/matvec/f32.wgsl"),
         GgmlType::F16 => include_str!("shaders/matvec/f16.wgsl"),
-        GgmlType::Q4_K if q4k_chunks() => include_str!("shaders/matvec/q4_k_chunks.wgsl"),
         GgmlType::Q4_K => include_str!("shaders/matvec/q4_k.wgsl"),
         GgmlType::Q6_K => include_str!("shaders/matvec/q6_k.wgsl"),
         _ => return None,

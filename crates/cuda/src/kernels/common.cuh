@@ -61,27 +61,12 @@ __device__ double block_sum_d(double x, double* red) {
 // launched may start while the kernel before it in the stream is still running, so every kernel
 // calls `pdl_entry` before it touches memory that an earlier kernel writes: `griddepcontrol.wait`
 // returns once the earlier kernel has finished and its writes are visible. The kernel then lets
-// the next one launch at once (`launch_dependents`), so that kernel's blocks are resident and can
-// request their weights (`l2_prefetch`) while this one works. Both are no-ops when the kernel was
-// launched without the attribute, and on older architectures.
+// the next one launch at once (`launch_dependents`), so that its blocks are already resident when
+// this one ends. Both are no-ops when the kernel was launched without the attribute, and on older
+// architectures. Off by default (`AVIARY_CUDA_TUNING=pdl=1`): measured neutral (PERF.md).
 __device__ __forceinline__ void pdl_entry() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
-// Asks for bytes [lo, hi) to be brought into L2 (sm_90's bulk prefetch: a hint, nothing to wait
-// for; only whole 16-byte pieces inside the range). The block's threads issue 16 KiB each.
-// Safe before `pdl_entry` for any global memory: L2 is where the device's writes meet, so a
-// prefetched line never hides a later write; at worst it is fetched for nothing.
-__device__ __forceinline__ void l2_prefetch(const void* lo, const void* hi) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    const u64 a = ((u64)lo + 15) & ~15ull, b = (u64)hi & ~15ull;
-    const u64 piece = 16384;
-    for (u64 p = a + (u64)threadIdx.x * piece; p < b; p += (u64)blockDim.x * piece) {
-        const u32 n = (u32)(b - p < piece ? b - p : piece);
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(n) : "memory");
-    }
 #endif
 }

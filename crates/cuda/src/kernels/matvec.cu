@@ -621,44 +621,19 @@ __device__ __forceinline__ void mvq_run(const MvDesc* __restrict__ d) {
     }
 }
 
-// Brings the weight bytes this block will read into L2 (before `pdl_entry`: weights are never
-// written by a kernel). The float path's block owns consecutive rows; the integer path's blocks
-// walk row groups spread over the matrix, so each requests an equal slice of its bytes instead.
-template <int R>
-__device__ __forceinline__ void mv_prefetch(const MvDesc* d, bool int_path) {
-    const u8* w = (const u8*)d->w;
-    const u64 rb = d->row_bytes, M = d->M, bi = blockIdx.x - d->block_start;
-    u64 lo, hi;
-    if (int_path) {
-        const u64 total = M * rb, nb = d->pad1;
-        lo = total * bi / nb;
-        hi = total * (bi + 1) / nb;
-    } else {
-        const u64 rows = (u64)(blockDim.x / d->tpr) * R;
-        lo = min(M, bi * rows) * rb;
-        hi = min(M, (bi + 1) * rows) * rb;
-    }
-    l2_prefetch(w + lo, w + hi);
-}
-
-// The kernel argument `mode`: bits 0-1 the path: 0 float path, x from global memory; 1 float path,
-// x copied to shared memory; 2 the integer path (formats that have one; the host asks for it only
-// for those). Bit 2 (MV_PREFETCH): request the block's weights into L2 before waiting for the
-// previous kernel (see pdl_entry).
-#define MV_PREFETCH 4
+// The kernel argument `mode`: 0 float path, x from global memory; 1 float path, x copied to shared
+// memory; 2 the integer path (formats that have one; the host asks for it only for those).
 template <class F, int R>
 __device__ __forceinline__ void mv_entry(const MvDesc* descs, int n, int mode) {
-    const MvDesc* d = mv_desc(descs, n);
-    const int path = mode & 3;
-    if (mode & MV_PREFETCH) mv_prefetch<R>(d, path == 2);
     pdl_entry();
+    const MvDesc* d = mv_desc(descs, n);
     if constexpr (IntDotFor<F>::OK) {
-        if (path == 2) {
+        if (mode == 2) {
             mvq_run<typename IntDotFor<F>::T, R>(d);
             return;
         }
     }
-    mv_run<typename DotFor<F>::T, R>(d, path != 0);
+    mv_run<typename DotFor<F>::T, R>(d, mode != 0);
 }
 
 #define MV_KERNELS(NAME, F)                                                                                   \
@@ -673,15 +648,13 @@ FORMAT_SET(MV_KERNELS)
 
 #ifdef MV_MIXED
 // F16 (fmt 0) and F32 (fmt 1) descriptors in one launch.
-// `mode` as for mv_entry (path 0 or 1).
-extern "C" __global__ void __launch_bounds__(256) mv_mix_r1(const MvDesc* descs, int n, int mode) {
-    const MvDesc* d = mv_desc(descs, n);
-    if (mode & MV_PREFETCH) mv_prefetch<1>(d, false);
+extern "C" __global__ void __launch_bounds__(256) mv_mix_r1(const MvDesc* descs, int n, int smem) {
     pdl_entry();
+    const MvDesc* d = mv_desc(descs, n);
     if (d->fmt) {
-        mv_run<DotF32, 1>(d, (mode & 3) != 0);
+        mv_run<DotF32, 1>(d, smem != 0);
     } else {
-        mv_run<DotF16, 1>(d, (mode & 3) != 0);
+        mv_run<DotF16, 1>(d, smem != 0);
     }
 }
 #endif
