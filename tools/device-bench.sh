@@ -5,7 +5,8 @@
 #
 # Build here (repository root; llama.cpp's source from ../shared/tools/llamacpp.sh):
 #   tools/device-bench.sh --build
-# On the device (run tool): carry ["bin-final", ".gl"] (.gl: the Vulkan loader packages), command:
+# On the device (run tool): carry ["bin-final", ".gl"] (.gl: the Vulkan loader packages; or single
+# files of bin-final, to stay under the 64 MiB a call carries), command:
 #   CHANGE="what changed" bash tools/device-bench.sh
 # Environment: MODELS (cuda and llama.cpp, default the four 2.9b/7.2b Q4_K_M/F16; "" for none), WGPU_MODELS,
 # SKIP_TESTS=1, SKIP_LLAMA=1, TESTS ("name:timeout_s ..."), EXTRA (a script sourced before the benches).
@@ -24,7 +25,10 @@ if [ "${1:-}" = "--build" ]; then
     grep -q wkv7_split_prep /tmp/fb/aviary || { echo "error: /tmp/fb/aviary lacks the cuda backend" >&2; exit 1; }
     tests="kernels fused gemm gemm_logits fixture_logits batched_decode wkv7 legacy_logits kernels_v456"
     (cd /tmp/fb && strip aviary $tests && tar czf "$OLDPWD/$B/bins.tgz" aviary $tests)
-    tar czf $B/fixtures.tgz -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-* tiny-rwkv-[456]*)
+    # Two archives, so that a run can carry less than the 64 MiB a call takes: the RWKV-7 fixtures,
+    # and the legacy (RWKV-4/5/6) ones of legacy_logits.
+    tar czf $B/fixtures.tgz -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-*)
+    tar czf $B/fixtures-legacy.tgz -C ../shared/fixtures $(cd ../shared/fixtures && ls tiny-rwkv-[456]*)
     cp ../shared/fixtures/tokenizer/rwkv_vocab_v20230424.txt $B/vocab.txt
     bash ../shared/tools/llamacpp.sh source-tarball "$PWD/$B/llama.tar.xz" > /dev/null
     cp BENCHMARKS.md $B/BENCHMARKS.md
@@ -54,7 +58,7 @@ if [ -z "${SKIP_LLAMA:-}" ]; then
     ninja -C build llama-bench llama-batched-bench >> $LOG/llama-build.log 2>&1 ) &
 fi
 if [ -z "${SKIP_TESTS:-}" ]; then
-  mkdir -p /tmp/fx && tar xzf $R/fixtures.tgz -C /tmp/fx
+  mkdir -p /tmp/fx && for a in $R/fixtures*.tgz; do tar xzf $a -C /tmp/fx; done
   for spec in ${TESTS:-wkv7:40 gemm_logits:120 fixture_logits:120 batched_decode:90 gemm:60 kernels:40 fused:40 legacy_logits:60 kernels_v456:40}; do
     n=${spec%%:*}
     AVIARY_FIXTURES=/tmp/fx AVIARY_REQUIRE_CUDA=1 AVIARY_REQUIRE_CUBLAS=1 CI=1 \
