@@ -6,6 +6,7 @@
 mod matvec;
 mod rwkv456;
 mod settings;
+mod wkv7_fusion;
 
 use gguf::GgmlType;
 use model::{Architecture, LoraKind, ModelError, Ops, TensorSource, Wkv6Decay};
@@ -101,6 +102,7 @@ pub struct WebGpuBackend {
     opts: WebGpuOptions,
     last_matmul: Option<FusableMatmul>,
     last_norm: Option<FusableNorm>,
+    last_wkv: Option<wkv7_fusion::FusableWkv>,
     wait_ns: u64,
     /// One-token matvecs held back to share dispatches (backend/matvec.rs).
     mv_pending: Vec<MvJob>,
@@ -149,6 +151,7 @@ impl WebGpuBackend {
             opts,
             last_matmul: None,
             last_norm: None,
+            last_wkv: None,
             wait_ns: 0,
             mv_pending: Vec::new(),
             mv_shadow: Vec::new(),
@@ -674,7 +677,9 @@ impl Ops for WebGpuBackend {
         }
         let params = [k.cols as u32, k.rows as u32, 0, 0];
         let bufs = [&r.buf, &decay.buf, &k.buf, &v.buf, &a.buf, k_k.vectors(), k_a.vectors(), &state.buf, &y.buf];
-        self.dispatch(Kernel::Wkv7(n as u32), &params, &bufs, [state.rows as u32, 1, 1], [k.cols as u32, k.rows as u32, 0]);
+        let (groups, shape) = ([state.rows as u32, 1, 1], [k.cols as u32, k.rows as u32, 0]);
+        self.dispatch(Kernel::Wkv7(n as u32), &params, &bufs, groups, shape);
+        self.note_wkv7(n as u32, k.rows, &bufs, params, groups, shape);
     }
 
     fn wkv7_output(
@@ -690,6 +695,9 @@ impl Ops for WebGpuBackend {
         head_size: usize,
         eps: f32,
     ) {
+        if self.fuse_wkv7_output(y, r, k, v, g, r_k, ln_w, ln_b, head_size, eps) {
+            return;
+        }
         let params = [y.cols as u32, head_size as u32, eps.to_bits(), 0];
         let bufs = [&y.buf, &r.buf, &k.buf, &v.buf, &g.buf, r_k.vectors(), ln_w.vectors(), ln_b.vectors()];
         self.dispatch(Kernel::Wkv7Output, &params, &bufs, [(y.cols / head_size) as u32, y.rows as u32, 1], [y.cols as u32, y.rows as u32, 0]);

@@ -26,6 +26,8 @@ pub(crate) enum Kernel {
     TokenShiftLerp,
     /// Head size (threads per workgroup).
     Wkv7(u32),
+    /// Head size: wkv7 with wkv7_output applied to each token's y (decode; `wkv7_unrolled`).
+    Wkv7WithOutput(u32),
     Wkv7Output,
     Add,
     ReluSquare,
@@ -101,6 +103,8 @@ pub(crate) fn matvec_type(ty: GgmlType, cols: usize) -> Option<u32> {
         GgmlType::F16 if cols.is_multiple_of(8) => cols / 8,
         GgmlType::Q4_K => cols / 256 * 8,
         GgmlType::Q6_K => cols / 256 * 4,
+        // Rows of whole vec4<u32>s: four 36-byte blocks (shaders/matvec/q8_0.wgsl).
+        GgmlType::Q8_0 if cols.is_multiple_of(128) => cols / 8,
         _ => return None,
     };
     Some(items as u32)
@@ -168,7 +172,9 @@ pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
             [&format!("const BM: u32 = {bm}u;\n"), QUANT_COMMON, decoder(ty)?, EPILOGUE, include_str!("shaders/lora.wgsl"), include_str!("shaders/matmul_tiled.wgsl")].join("\n")
         }
         Kernel::Embed(ty) => [QUANT_COMMON, decoder(ty)?, include_str!("shaders/embed.wgsl")].join("\n"),
-        Kernel::Wkv7(n) if crate::wkv7_unrolled::supports(n) => crate::wkv7_unrolled::source(n),
+        Kernel::Wkv7(n) if crate::wkv7_unrolled::supports(n) => crate::wkv7_unrolled::source(n, false),
+        Kernel::Wkv7WithOutput(n) if crate::wkv7_unrolled::supports(n) => crate::wkv7_unrolled::source(n, true),
+        Kernel::Wkv7WithOutput(_) => return None,
         Kernel::Wkv7(n) => format!("const N: u32 = {n}u;\nconst TR: u32 = {}u;\n{}", wkv7_tile_rows(n), include_str!("shaders/wkv7.wgsl")),
         Kernel::LayerNorm => include_str!("shaders/layer_norm.wgsl").into(),
         Kernel::LayerNormLerp => include_str!("shaders/layer_norm_lerp.wgsl").into(),

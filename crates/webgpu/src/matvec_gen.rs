@@ -53,6 +53,7 @@ pub(crate) fn items_source(ty: GgmlType) -> Option<&'static str> {
         GgmlType::F16 => include_str!("shaders/matvec/f16.wgsl"),
         GgmlType::Q4_K => include_str!("shaders/matvec/q4_k.wgsl"),
         GgmlType::Q6_K => include_str!("shaders/matvec/q6_k.wgsl"),
+        GgmlType::Q8_0 => include_str!("shaders/matvec/q8_0.wgsl"),
         _ => return None,
     })
 }

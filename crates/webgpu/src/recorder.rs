@@ -119,7 +119,10 @@ impl Recorder {
 
     /// Replaces the last recorded dispatch by another (an op fused into it).
     pub fn replace_last(&mut self, gpu: &Gpu, kernel: Kernel, params: &[u32], buffers: &[(u64, &wgpu::Buffer)], groups: [u32; 3], shape: [u32; 3]) {
-        self.pending.pop();
+        if self.pending.pop().is_some() {
+            // The replacement is counted by `dispatch`: a fused op is one dispatch, not two.
+            self.recorded -= 1;
+        }
         self.dispatch(gpu, kernel, params, buffers, groups, shape);
     }
 

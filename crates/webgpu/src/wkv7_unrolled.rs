@@ -18,8 +18,11 @@ pub(crate) fn supports(n: u32) -> bool {
     n.is_multiple_of(4) && (4..=128).contains(&n)
 }
 
-/// The WGSL source for head size `n` (`supports(n)` must hold).
-pub(crate) fn source(n: u32) -> String {
+/// The WGSL source for head size `n` (`supports(n)` must hold). `with_output`: the kernel also
+/// applies `wkv7_output` to each token's y (GroupNorm per head, affine, bonus, gate: the math of
+/// `shaders/wkv7_output.wgsl`), with four more bindings (10 g, 11 r_k, 12 ln_w, 13 ln_b) and eps
+/// in the parameters' third word: one dispatch instead of two per decode step.
+pub(crate) fn source(n: u32, with_output: bool) -> String {
     let c4 = n / 4;
     let mut s = String::new();
     s += &format!(
@@ -46,7 +49,11 @@ struct Params {
 @group(0) @binding(7) var<storage, read> k_a: array<f32>;
 @group(0) @binding(8) var<storage, read_write> state: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> y: array<f32>;
-
+"#;
+    if with_output {
+        s += OUTPUT_BINDINGS;
+    }
+    s += r#"
 // Per token: kk = k ⊙ k_k (unnormalized), the new key, decay, a, r; vec4 over j.
 var<workgroup> w_kk: array<vec4<f32>, N / 4u>;
 var<workgroup> w_k: array<vec4<f32>, N / 4u>;
@@ -63,6 +70,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let c = i / 4u;
     let e = i % 4u;
 "#;
+    if with_output {
+        s += "    let rk_i = r_k[hb + i];\n    let lnw_i = ln_w[hb + i];\n    let lnb_i = ln_b[hb + i];\n";
+    }
     for j in 0..c4 {
         s += &format!("    var s{j} = state[sb + {j}u];\n");
     }
@@ -90,6 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         w_r[c][e] = rv;
         k[idx] = kt;
         let vi = vv;
+        let r_cur = rv;
         let cur = idx;
         workgroupBarrier();
         if (t + 1u < p.rows) {
@@ -125,7 +136,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let assign = if j < 4 { "=" } else { "+=" };
         s += &format!("        {op} {assign} dot(s{j}, w_r[{j}u]);\n");
     }
-    s += &format!("        y[cur] = {};\n", partial_sum("o"));
+    if with_output {
+        s += &format!("        let yi = {};\n", partial_sum("o"));
+        s += OUTPUT_STAGE;
+    } else {
+        s += &format!("        y[cur] = {};\n", partial_sum("o"));
+    }
     s += "        workgroupBarrier();\n    }\n";
     for j in 0..c4 {
         s += &format!("    state[sb + {j}u] = s{j};\n");
@@ -134,13 +150,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     s
 }
 
+/// The output stage's bindings and its workgroup memory for the two head-wide sums.
+const OUTPUT_BINDINGS: &str = r#"@group(0) @binding(10) var<storage, read> g: array<f32>;
+@group(0) @binding(11) var<storage, read> r_k: array<f32>;
+@group(0) @binding(12) var<storage, read> ln_w: array<f32>;
+@group(0) @binding(13) var<storage, read> ln_b: array<f32>;
+var<workgroup> w_sum: array<vec2<f32>, N>;
+"#;
+
+/// The output stage of token t (thread i holds y_i): the mean of y and the bonus Σ r·k·r_k over
+/// the head, then the variance (two passes, as in wkv7_output.wgsl), then the store.
+const OUTPUT_STAGE: &str = r#"        w_sum[i] = vec2<f32>(yi, r_cur * kt * rk_i);
+        workgroupBarrier();
+        var tot = vec2<f32>(0.0);
+        for (var j = 0u; j < N; j++) {
+            tot += w_sum[j];
+        }
+        let dy = yi - tot.x / f32(N);
+        workgroupBarrier();
+        w_sum[i] = vec2<f32>(dy * dy, 0.0);
+        workgroupBarrier();
+        var sq = 0.0;
+        for (var j = 0u; j < N; j++) {
+            sq += w_sum[j].x;
+        }
+        let inv_std = inverseSqrt(sq / f32(N) + bitcast<f32>(p._pad0));
+        y[cur] = (dy * inv_std * lnw_i + lnb_i + tot.y * vi) * g[cur];
+"#;
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn covers_multiples_of_four_up_to_128() {
         assert!(super::supports(64) && super::supports(4) && super::supports(128));
         assert!(!super::supports(102) && !super::supports(132) && !super::supports(0));
-        let src = super::source(64);
+        let src = super::source(64, false);
         assert!(src.contains("var s15 = state[sb + 15u];") && !src.contains("s16"));
     }
 }

@@ -37,7 +37,7 @@ fn run_matmul(b: &mut WebGpuBackend, rng: &mut TestRng, ty: GgmlType, m: usize, 
     max_rel_diff(&read(b, &out), &expected)
 }
 
-const FAST_TYPES: [GgmlType; 4] = [GgmlType::F32, GgmlType::F16, GgmlType::Q4_K, GgmlType::Q6_K];
+const FAST_TYPES: [GgmlType; 5] = [GgmlType::F32, GgmlType::F16, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0];
 
 #[test]
 fn matvec_matches_reference_for_every_row_grouping() {

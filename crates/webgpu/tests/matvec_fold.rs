@@ -62,8 +62,8 @@ fn independent_matvecs_share_a_dispatch_and_match_the_reference() {
         for fold in [8, 3, 1] {
             b.set_fold_matvecs(fold);
             let jobs = b.matvec_jobs_per_dispatch();
-            // Stage 1: five independent jobs of four types and odd shapes.
-            let shapes = [(GgmlType::Q4_K, 37, 512), (GgmlType::Q6_K, 19, 256), (GgmlType::F16, 40, 264), (GgmlType::F32, 5, 100), (GgmlType::Q4_K, 300, 256)];
+            // Stage 1: five independent jobs of five types and odd shapes.
+            let shapes = [(GgmlType::Q8_0, 37, 512), (GgmlType::Q6_K, 19, 256), (GgmlType::F16, 40, 264), (GgmlType::F32, 5, 100), (GgmlType::Q4_K, 300, 256)];
             let mut cs: Vec<Case> = shapes.iter().map(|&(ty, m, k)| case(&mut b, &mut rng, ty, m, k)).collect();
             // Stage 2: reads the F16 job's output.
             let up = weights(&mut rng, GgmlType::F32, 23, 40);

@@ -114,6 +114,52 @@ fn wkv7_matches_reference() {
     }
 }
 
+/// wkv7 then wkv7_output of one token (decode) become one dispatch (backend/wkv7_fusion.rs): y, the
+/// new k and the state against the cpu kernels run one after the other, over two steps.
+#[test]
+fn wkv7_with_output_of_one_token_is_one_dispatch_and_matches_reference() {
+    let Some(mut b) = backend(true) else { return };
+    let mut rng = TestRng::new(7);
+    for (n, heads) in [(64usize, 3usize), (16, 5), (4, 2), (128, 1)] {
+        let c = n * heads;
+        let state0 = rng.vec(heads * n * n, -0.5, 0.5);
+        let (k_k, k_a) = (rng.vec(c, 0.5, 1.5), rng.vec(c, 0.0, 1.0));
+        let (r_k, ln_w, ln_b) = (rng.vec(c, -1.0, 1.0), rng.vec(c, 0.5, 1.5), rng.vec(c, -0.5, 0.5));
+        let gkk = b.upload_vectors(1, c, k_k.clone()).unwrap();
+        let gka = b.upload_vectors(1, c, k_a.clone()).unwrap();
+        let grk = b.upload_vectors(1, c, r_k.clone()).unwrap();
+        let gw = b.upload_vectors(1, c, ln_w.clone()).unwrap();
+        let gb = b.upload_vectors(1, c, ln_b.clone()).unwrap();
+        let mut gs = act(&mut b, heads, n * n, &state0);
+        let mut state = state0;
+        for step in 0..2 {
+            let mk = |rng: &mut TestRng, lo: f32, hi: f32| rng.vec(c, lo, hi);
+            let (r, decay, k0, v, a, g) =
+                (mk(&mut rng, -1.0, 1.0), mk(&mut rng, 0.55, 1.0), mk(&mut rng, -1.0, 1.0), mk(&mut rng, -1.0, 1.0), mk(&mut rng, 0.0, 1.0), mk(&mut rng, -1.0, 1.0));
+            let (mut k, mut y) = (k0.clone(), vec![0f32; c]);
+            let inp = wkv7::Wkv7Inputs { r: &r, decay: &decay, v: &v, a: &a, k_k: &k_k, k_a: &k_a };
+            wkv7::wkv7(&inp, &mut k, &mut state, &mut y, n);
+            let out = wkv7_output::Wkv7OutputInputs { r: &r, k: &k, v: &v, g: &g, r_k: &r_k, ln_w: &ln_w, ln_b: &ln_b };
+            wkv7_output::wkv7_output(&out, &mut y, n, 64e-5);
+
+            let (gr, gd, gv, ga, gg) = (act(&mut b, 1, c, &r), act(&mut b, 1, c, &decay), act(&mut b, 1, c, &v), act(&mut b, 1, c, &a), act(&mut b, 1, c, &g));
+            let mut gk = act(&mut b, 1, c, &k0);
+            let mut gy = b.alloc(1, c).unwrap();
+            let before = b.counters().dispatches;
+            b.begin_step().unwrap();
+            b.wkv7(&gr, &gd, &mut gk, &gv, &ga, &gkk, &gka, &mut gs, &mut gy);
+            b.wkv7_output(&mut gy, &gr, &gk, &gv, &gg, &grk, &gw, &gb, n, 64e-5);
+            b.end_step().unwrap();
+            let what = format!("wkv7 + output N={n} H={heads} step {step}");
+            assert_eq!(b.counters().dispatches - before, 1, "{what}: one dispatch");
+            let dy = max_rel_diff(&read(&mut b, &gy), &y);
+            let dk = max_rel_diff(&read(&mut b, &gk), &k);
+            let ds = max_rel_diff(&read(&mut b, &gs), &state);
+            assert!(dy <= 1e-4 && dk <= 1e-6 && ds <= 1e-4, "{what}: y {dy}, k {dk}, state {ds}");
+        }
+    }
+}
+
 #[test]
 fn wkv7_output_matches_reference() {
     let Some(mut b) = backend(true) else { return };
