@@ -23,8 +23,10 @@ if [ "${1:-}" = "--build" ]; then
     cargo test -p cuda --no-run --message-format=json > /tmp/fb-tests.json
     python3 -c 'import json,shutil; [shutil.copy(m["executable"], "/tmp/fb/" + m["target"]["name"]) for m in map(json.loads, open("/tmp/fb-tests.json")) if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"] and m["target"]["name"] in ("kernels", "fused", "gemm", "gemm_logits", "fixture_logits", "batched_decode", "wkv7", "legacy_logits", "kernels_v456")]'
     grep -q wkv7_split_prep /tmp/fb/aviary || { echo "error: /tmp/fb/aviary lacks the cuda backend" >&2; exit 1; }
+    cargo build --release -p webgpu --example wgpu_kernel_bench
+    cp target/release/examples/wgpu_kernel_bench /tmp/fb/
     tests="kernels fused gemm gemm_logits fixture_logits batched_decode wkv7 legacy_logits kernels_v456"
-    (cd /tmp/fb && strip aviary $tests && tar czf "$OLDPWD/$B/bins.tgz" aviary $tests)
+    (cd /tmp/fb && strip aviary wgpu_kernel_bench $tests && tar czf "$OLDPWD/$B/bins.tgz" aviary wgpu_kernel_bench $tests)
     # Two archives, so that a run can carry less than the 64 MiB a call takes: the RWKV-7 fixtures,
     # and the legacy (RWKV-4/5/6) ones of legacy_logits.
     tar czf $B/fixtures.tgz -C ../shared/fixtures README.md $(cd ../shared/fixtures && ls tiny-rwkv7-834K-* synth-tiny-k-*)
