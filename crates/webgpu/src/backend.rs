@@ -13,7 +13,7 @@ use model::{Architecture, LoraKind, ModelError, Ops, TensorSource, Wkv6Decay};
 
 use crate::buffers::{GpuAct, GpuWeight, MatrixPart, Tracked};
 use crate::context::{Gpu, WebGpuOptions};
-use crate::kernels::{matvec_lanes, matvec_type, tiled_pays, tiled_rows, Kernel, MvKernel, MATMUL_TILE, TILED_BLOCK, TILED_MIN_TOKENS};
+use crate::kernels::{argmax_threads, matvec_lanes, matvec_type, tiled_pays, tiled_rows, Kernel, MvKernel, MATMUL_TILE, TILED_BLOCK, TILED_MIN_TOKENS};
 use crate::layout::TypeLayout;
 use crate::matvec_gen::{MAX_MV_JOBS, MV_JOB_BINDINGS};
 use crate::recorder::Recorder;
@@ -160,7 +160,7 @@ impl WebGpuBackend {
         let by_limit = (backend.gpu.limits.max_storage_buffers_per_shader_stage / MV_JOB_BINDINGS) as usize;
         backend.mv_max_jobs = backend.opts.fold_matvecs.min(by_limit).clamp(1, MAX_MV_JOBS);
         use Kernel as K;
-        for k in [K::LayerNorm, K::TokenShiftLerp, K::Wkv7Output, K::Add, K::ReluSquare, K::ValueResidual, K::CopyRows, K::Argmax] {
+        for k in [K::LayerNorm, K::TokenShiftLerp, K::Wkv7Output, K::Add, K::ReluSquare, K::ValueResidual, K::CopyRows, K::Argmax(argmax_threads(&backend.gpu.limits))] {
             backend.rec.pipelines.get(&backend.gpu, k)?;
         }
         Ok(backend)
@@ -424,7 +424,7 @@ impl WebGpuBackend {
             }
         };
         let ids = self.argmax_ids.swap_remove(pos);
-        self.dispatch(Kernel::Argmax, &[x.cols as u32, x.rows as u32, 0, 0], &[&x.buf, &ids], [x.rows as u32, 1, 1], [x.cols as u32, x.rows as u32, 0]);
+        self.dispatch(Kernel::Argmax(argmax_threads(&self.gpu.limits)), &[x.cols as u32, x.rows as u32, 0, 0], &[&x.buf, &ids], [x.rows as u32, 1, 1], [x.cols as u32, x.rows as u32, 0]);
         let bytes = self.read_bytes(&ids, size);
         self.argmax_ids.push(ids);
         Ok(bytemuck::cast_slice::<u8, u32>(&bytes?)[..x.rows].to_vec())

@@ -33,7 +33,8 @@ pub(crate) enum Kernel {
     ReluSquare,
     ValueResidual,
     CopyRows,
-    Argmax,
+    /// Threads per workgroup (a power of two, 256 to 1024).
+    Argmax(u32),
     /// Head size (threads per workgroup): the WKV of RWKV-6 and RWKV-5.
     Wkv6(u32),
     Wkv4,
@@ -80,6 +81,16 @@ pub(crate) fn tiled_pays(rows: usize, t: usize, k: usize) -> bool {
     let tiled_us = k.div_ceil(32) as f64 * 4.0 * waves;
     let generic_us = 5.7e-6 * (rows * t * k) as f64;
     tiled_us < generic_us
+}
+
+/// Threads per argmax workgroup: up to 1024, as the adapter allows (at least 256, checked at open).
+pub(crate) fn argmax_threads(limits: &wgpu::Limits) -> u32 {
+    let most = limits.max_compute_invocations_per_workgroup.min(limits.max_compute_workgroup_size_x).min(1024);
+    let mut wg = 256;
+    while wg * 2 <= most {
+        wg *= 2;
+    }
+    wg
 }
 
 /// Threads per matvec workgroup (shaders/matvec.wgsl).
@@ -184,7 +195,7 @@ pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
         Kernel::ReluSquare => include_str!("shaders/relu_square.wgsl").into(),
         Kernel::ValueResidual => include_str!("shaders/value_residual.wgsl").into(),
         Kernel::CopyRows => include_str!("shaders/copy_rows.wgsl").into(),
-        Kernel::Argmax => include_str!("shaders/argmax.wgsl").into(),
+        Kernel::Argmax(wg) => format!("const WG: u32 = {wg}u;\n{}", include_str!("shaders/argmax.wgsl")),
         Kernel::Wkv6(n) => format!("const N: u32 = {n}u;\n{}", include_str!("shaders/wkv6.wgsl")),
         Kernel::Wkv4 => include_str!("shaders/wkv4.wgsl").into(),
         Kernel::GroupNorm => include_str!("shaders/group_norm.wgsl").into(),
