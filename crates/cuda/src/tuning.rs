@@ -217,6 +217,9 @@ mod tests {
         assert!(!e.gemm_exact && e.gemm_x_parts == 1 && e.gemm_float_x_parts == 1);
         e.apply("gemm_float_x_parts=2").unwrap();
         assert_eq!(e.gemm_float_x_parts, 2);
+        assert!(!e.pdl, "programmatic dependent launch is off by default (measured neutral)");
+        e.apply("pdl=1").unwrap();
+        assert!(e.pdl);
         for bad in ["fuse", "fuse=2", "nope=1", "mv_rows=3", "mma_split=0", "mv_target_threads=x", "mv_int=2", "gemm_x_parts=3", "gemm_float_x_parts=0", "wkv_split_rows=12", "gemm=slow"] {
             let err = Tuning::default().apply(bad).unwrap_err().to_string();
             assert!(err.contains(bad.split('=').next().unwrap()), "{bad}: {err}");
