@@ -90,6 +90,11 @@ impl Recorder {
         !self.pending.is_empty()
     }
 
+    /// The kernel of the last dispatch recorded and not yet submitted.
+    pub fn last_kernel(&self) -> Option<Kernel> {
+        self.pending.last().map(|d| d.kernel)
+    }
+
     pub fn pending_len(&self) -> usize {
         self.pending.len()
     }

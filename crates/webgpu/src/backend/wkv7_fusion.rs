@@ -28,9 +28,12 @@ impl WebGpuBackend {
             && self.opts.fast_kernels
             && crate::wkv7_unrolled::supports(head_size)
             && self.gpu.limits.max_storage_buffers_per_shader_stage >= WKV7_WITH_OUTPUT_BINDINGS;
-        self.last_wkv = fusable.then(|| FusableWkv {
+        // A dispatch that failed to record (its error deferred) left nothing to fuse into.
+        let recorded = self.rec.last_kernel() == Some(Kernel::Wkv7(head_size));
+        let index = self.rec.pending_len().checked_sub(1).filter(|_| recorded);
+        self.last_wkv = fusable.then_some(()).zip(index).map(|((), index)| FusableWkv {
             generation: self.rec.generation,
-            index: self.rec.pending_len() - 1,
+            index,
             head_size,
             bufs: bufs.iter().map(|t| (t.id, t.buffer.clone())).collect(),
             params,
