@@ -278,6 +278,35 @@ fn append_entry_creates_then_inserts_atomically() {
     assert_eq!(names, vec![std::ffi::OsString::from("BENCHMARKS.md")]);
 }
 
+/// Benches finishing together (threads here, processes in practice) each add their entry: none is
+/// lost between one writer's read and another's rename.
+#[test]
+fn concurrent_appends_keep_every_entry() {
+    let dir = TempDir::new("bench-md-concurrent");
+    let path = dir.path("BENCHMARKS.md");
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                for i in 0..5u64 {
+                    append_entry(&path, &format!("writer {}", t % 3), &entry(t * 10 + i, &format!("w{t} e{i}"))).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let text = fs::read_to_string(&path).unwrap();
+    let total: usize = parse_results(&text).iter().map(|s| s.entries.len()).sum();
+    assert_eq!(total, 40, "every entry kept");
+    for t in 0..8 {
+        for i in 0..5 {
+            assert!(text.contains(&format!("w{t} e{i}")), "entry w{t} e{i}");
+        }
+    }
+}
+
 #[test]
 fn refused_file_is_left_untouched() {
     let dir = TempDir::new("bench-md-refuse");

@@ -193,10 +193,29 @@ pub fn append_entry(path: &Path, title: &str, entry: &str) -> Result<PathBuf, Be
         Ok(p) => p,
         Err(_) => path.to_path_buf(),
     };
+    // Held until the new file is in place: two benches finishing together would otherwise both
+    // read the old file, and the second rename would drop the first one's entry.
+    let _writers = lock_directory(&directory_of(&target));
     let existing = read_existing(&target)?;
     let content = insert_entry(&target, existing.as_deref(), title, entry)?;
     write_atomically(&target, content.as_bytes())?;
     Ok(target)
+}
+
+/// An exclusive lock on `dir` (released when the handle drops), serializing the writers of the
+/// results files in it. Best effort: where a directory cannot be opened or locked (Windows opens no
+/// directory as a file), entries are written without it.
+fn lock_directory(dir: &Path) -> Option<fs::File> {
+    let handle = fs::File::open(dir).ok()?;
+    handle.lock().ok()?;
+    Some(handle)
+}
+
+fn directory_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 fn read_existing(path: &Path) -> Result<Option<String>, BenchError> {
@@ -218,10 +237,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), BenchError> {
         let p = p.to_path_buf();
         move |source| BenchError::Io { path: p, source }
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = directory_of(path);
     let name = path.file_name().map_or_else(|| "benchmarks".into(), |n| n.to_string_lossy().into_owned());
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let tmp = dir.join(format!(".{name}.{}-{nanos}.tmp", std::process::id()));
