@@ -58,30 +58,49 @@ pub(crate) struct MvJob {
 pub(crate) const EPI_NONE: i32 = 0;
 pub(crate) const EPI_RELU_SQ: i32 = 5;
 
-impl MvJob {
-    fn reads(&self) -> Vec<Span> {
-        let mut r = vec![self.x];
-        r.extend(self.add_to);
-        if let Some((v, first)) = self.vr {
-            r.push(v);
-            r.push(first);
+/// The few spans one job reads or writes, on the stack: the conflict checks below run for every
+/// pair of held jobs on every token.
+#[derive(Clone, Copy)]
+struct Spans {
+    items: [Span; 4],
+    len: usize,
+}
+
+impl Spans {
+    fn of(spans: impl IntoIterator<Item = Span>) -> Spans {
+        let mut out = Spans { items: [Span { ptr: 0, bytes: 0 }; 4], len: 0 };
+        for s in spans {
+            out.items[out.len] = s;
+            out.len += 1;
         }
-        r
+        out
     }
-    fn writes(&self) -> Vec<Span> {
-        let mut w = vec![self.out];
-        w.extend(self.add_to);
-        if let Some((v, _)) = self.vr {
-            w.push(v);
-        }
-        w
+    fn as_slice(&self) -> &[Span] {
+        &self.items[..self.len]
+    }
+}
+
+impl MvJob {
+    /// x, then a folded add's target, then a folded value residual's v and v_first.
+    fn reads(&self) -> Spans {
+        Spans::of([self.x].into_iter().chain(self.add_to).chain(self.vr.into_iter().flat_map(|(v, first)| [v, first])))
+    }
+    /// out, then a folded add's target, then a folded value residual's v.
+    fn writes(&self) -> Spans {
+        Spans::of([self.out].into_iter().chain(self.add_to).chain(self.vr.map(|(v, _)| v)))
     }
 }
 
 /// Whether an op reading `reads` and writing `writes` may run in either order with `job`.
 fn clashes(job: &MvJob, reads: &[Span], writes: &[Span]) -> bool {
     let (jr, jw) = (job.reads(), job.writes());
-    writes.iter().any(|w| jr.iter().chain(&jw).any(|s| s.overlaps(w))) || reads.iter().any(|r| jw.iter().any(|s| s.overlaps(r)))
+    let (jr, jw) = (jr.as_slice(), jw.as_slice());
+    writes.iter().any(|w| jr.iter().chain(jw).any(|s| s.overlaps(w))) || reads.iter().any(|r| jw.iter().any(|s| s.overlaps(r)))
+}
+
+/// The jobs of `jobs` but the one at `skip`.
+fn except(jobs: &[MvJob], skip: usize) -> impl Iterator<Item = &MvJob> {
+    jobs.iter().enumerate().filter(move |&(i, _)| i != skip).map(|(_, j)| j)
 }
 
 /// The queue; see the module doc.
@@ -104,13 +123,13 @@ impl MvQueue {
     /// Whether `job` may join stage 1 (it would run before every queued job).
     pub fn fits_stage1(&self, job: &MvJob) -> bool {
         let (r, w) = (job.reads(), job.writes());
-        !self.stage1.iter().chain(&self.stage2).any(|j| clashes(j, &r, &w))
+        !self.stage1.iter().chain(&self.stage2).any(|j| clashes(j, r.as_slice(), w.as_slice()))
     }
 
     /// Whether `job` may join stage 2 (after stage 1, beside the queued stage-2 jobs).
     pub fn fits_stage2(&self, job: &MvJob) -> bool {
         let (r, w) = (job.reads(), job.writes());
-        !self.stage2.iter().any(|j| clashes(j, &r, &w))
+        !self.stage2.iter().any(|j| clashes(j, r.as_slice(), w.as_slice()))
     }
 
     /// Finds the job writing exactly `out` and checks that an op reading `reads` and writing
@@ -132,11 +151,13 @@ impl MvQueue {
         if writes.iter().any(|w| w.overlaps(&job.x)) || reads.iter().chain(writes).any(|s| *s != out && s.overlaps(&job.out)) {
             return None;
         }
-        let others: Vec<&MvJob> = match found.0 {
-            1 => self.stage1.iter().enumerate().filter(|&(i, _)| i != found.1).map(|(_, j)| j).chain(&self.stage2).collect(),
-            _ => self.stage2.iter().enumerate().filter(|&(i, _)| i != found.1).map(|(_, j)| j).collect(),
+        // The jobs that may run beside or after the producer.
+        let clash = |j: &MvJob| clashes(j, reads, writes);
+        let blocked = match found.0 {
+            1 => except(&self.stage1, found.1).chain(&self.stage2).any(clash),
+            _ => except(&self.stage2, found.1).any(clash),
         };
-        if others.iter().any(|j| clashes(j, reads, writes)) {
+        if blocked {
             return None;
         }
         Some(found)
