@@ -157,6 +157,7 @@ fn decoder(ty: GgmlType) -> Option<&'static str> {
 
 const QUANT_COMMON: &str = include_str!("shaders/quant/common.wgsl");
 const EPILOGUE: &str = include_str!("shaders/epilogue.wgsl");
+const WORKGROUP_SUM: &str = include_str!("shaders/workgroup_sum.wgsl");
 
 /// The WGSL source of a kernel variant.
 pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
@@ -187,8 +188,8 @@ pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
         Kernel::Wkv7WithOutput(n) if crate::wkv7_unrolled::supports(n) => crate::wkv7_unrolled::source(n, true),
         Kernel::Wkv7WithOutput(_) => return None,
         Kernel::Wkv7(n) => format!("const N: u32 = {n}u;\nconst TR: u32 = {}u;\n{}", wkv7_tile_rows(n), include_str!("shaders/wkv7.wgsl")),
-        Kernel::LayerNorm => include_str!("shaders/layer_norm.wgsl").into(),
-        Kernel::LayerNormLerp => include_str!("shaders/layer_norm_lerp.wgsl").into(),
+        Kernel::LayerNorm => [include_str!("shaders/layer_norm.wgsl"), WORKGROUP_SUM].join("\n"),
+        Kernel::LayerNormLerp => [include_str!("shaders/layer_norm_lerp.wgsl"), WORKGROUP_SUM].join("\n"),
         Kernel::TokenShiftLerp => include_str!("shaders/token_shift_lerp.wgsl").into(),
         Kernel::Wkv7Output => include_str!("shaders/wkv7_output.wgsl").into(),
         Kernel::Add => include_str!("shaders/add.wgsl").into(),
@@ -198,7 +199,7 @@ pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
         Kernel::Argmax(wg) => format!("const WG: u32 = {wg}u;\n{}", include_str!("shaders/argmax.wgsl")),
         Kernel::Wkv6(n) => format!("const N: u32 = {n}u;\n{}", include_str!("shaders/wkv6.wgsl")),
         Kernel::Wkv4 => include_str!("shaders/wkv4.wgsl").into(),
-        Kernel::GroupNorm => include_str!("shaders/group_norm.wgsl").into(),
+        Kernel::GroupNorm => [include_str!("shaders/group_norm.wgsl"), WORKGROUP_SUM].join("\n"),
         Kernel::TokenShiftLora6(ty) => [QUANT_COMMON, decoder(ty)?, include_str!("shaders/token_shift_lora6.wgsl")].join("\n"),
         Kernel::SigmoidMul => include_str!("shaders/sigmoid_mul.wgsl").into(),
         Kernel::SiluMul => include_str!("shaders/silu_mul.wgsl").into(),

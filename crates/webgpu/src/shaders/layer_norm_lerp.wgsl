@@ -30,21 +30,7 @@ struct Params {
 @group(0) @binding(12) var<storage, read_write> out5: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> sums: array<f32, WG>;
-
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-    sums[lid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if (lid < stride) {
-            sums[lid] += sums[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = sums[0];
-    workgroupBarrier();
-    return total;
-}
+// workgroup_sum: shaders/workgroup_sum.wgsl.
 
 fn store(i: u32, idx: u32, v: f32) {
     switch i {
