@@ -191,7 +191,7 @@ pub(crate) fn source(kernel: Kernel, subgroups: bool) -> Option<String> {
         Kernel::LayerNorm => [include_str!("shaders/layer_norm.wgsl"), WORKGROUP_SUM].join("\n"),
         Kernel::LayerNormLerp => [include_str!("shaders/layer_norm_lerp.wgsl"), WORKGROUP_SUM].join("\n"),
         Kernel::TokenShiftLerp => include_str!("shaders/token_shift_lerp.wgsl").into(),
-        Kernel::Wkv7Output => include_str!("shaders/wkv7_output.wgsl").into(),
+        Kernel::Wkv7Output => [include_str!("shaders/wkv7_output.wgsl"), WORKGROUP_SUM].join("\n"),
         Kernel::Add => include_str!("shaders/add.wgsl").into(),
         Kernel::ReluSquare => include_str!("shaders/relu_square.wgsl").into(),
         Kernel::ValueResidual => include_str!("shaders/value_residual.wgsl").into(),

@@ -22,21 +22,7 @@ struct Params {
 @group(0) @binding(8) var<storage, read> ln_b: array<f32>;
 
 const WG: u32 = 64u;
-var<workgroup> sums: array<vec2<f32>, WG>;
-
-fn workgroup_sum2(v: vec2<f32>, lid: u32) -> vec2<f32> {
-    sums[lid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-        if (lid < stride) {
-            sums[lid] += sums[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = sums[0];
-    workgroupBarrier();
-    return total;
-}
+// workgroup_sum2: shaders/workgroup_sum.wgsl.
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
