@@ -22,8 +22,11 @@
 //! recurrences, GroupNorm, gates and token-shift LoRA as plain kernels, their matmuls on the paths
 //! above; none of RWKV-7's fused decode kernels apply to them.
 //!
-//! Out of scope (for now): a chunked WKV-7 for long prompts, sampling on the GPU, batches of
-//! sequences, several GPUs.
+//! Batched decode (many sequences per step, state per sequence) runs through `ops_rows.rs`.
+//!
+//! Out of scope (for now): a chunked WKV-7 for long prompts, sampling other than greedy on the GPU
+//! (greedy steps read back token ids; sampled ones read back the logits), several GPUs, and
+//! programmatic dependent launch by default (`Tuning::pdl`: measured neutral, PERF.md).
 
 mod backend;
 mod buffers;
