@@ -120,7 +120,7 @@ impl CudaBackend {
         let shared_limit = device::shared_memory_limit(&ctx)?;
         let name = ctx.name().map_err(|e| CudaError::driver("device name", e))?;
         let mut rec = Recorder::new(stream.clone());
-        rec.pdl = tuning.pdl && device::arch_number(&arch) >= 90;
+        rec.pdl = device::pdl_enabled(&tuning, &arch);
         Ok(CudaBackend {
             rec,
             _ctx: ctx,
@@ -159,7 +159,7 @@ impl CudaBackend {
     /// Switches kernel variants (after finishing the work queued under the old ones).
     pub fn set_tuning(&mut self, tuning: Tuning) {
         self.flush_pending();
-        self.rec.pdl = tuning.pdl && device::arch_number(&self.arch) >= 90;
+        self.rec.pdl = device::pdl_enabled(&tuning, &self.arch);
         self.tuning = tuning;
     }
 

@@ -45,9 +45,10 @@ pub(crate) fn open_context(ordinal: usize) -> Result<Arc<CudaContext>, CudaError
     Ok(ctx)
 }
 
-/// The number of an `sm_XY` name (90 for `sm_90`; 0 if it has none).
-pub(crate) fn arch_number(arch: &str) -> u32 {
-    arch.trim_start_matches("sm_").trim_end_matches('a').parse().unwrap_or(0)
+/// Whether launches use programmatic dependent launch: asked for by `tuning` and supported by
+/// `arch` (`sm_XY`, sm_90 and later).
+pub(crate) fn pdl_enabled(tuning: &crate::Tuning, arch: &str) -> bool {
+    tuning.pdl && arch.trim_start_matches("sm_").trim_end_matches('a').parse::<u32>().is_ok_and(|n| n >= 90)
 }
 
 /// `sm_XY` for the context's device: NVRTC compiles machine code for exactly this architecture.

@@ -677,9 +677,8 @@ impl Ops for WebGpuBackend {
         }
         let params = [k.cols as u32, k.rows as u32, 0, 0];
         let bufs = [&r.buf, &decay.buf, &k.buf, &v.buf, &a.buf, k_k.vectors(), k_a.vectors(), &state.buf, &y.buf];
-        let (groups, shape) = ([state.rows as u32, 1, 1], [k.cols as u32, k.rows as u32, 0]);
-        self.dispatch(Kernel::Wkv7(n as u32), &params, &bufs, groups, shape);
-        self.note_wkv7(n as u32, k.rows, &bufs, params, groups, shape);
+        self.dispatch(Kernel::Wkv7(n as u32), &params, &bufs, [state.rows as u32, 1, 1], [k.cols as u32, k.rows as u32, 0]);
+        self.note_wkv7(n as u32, k.rows, &bufs);
     }
 
     fn wkv7_output(

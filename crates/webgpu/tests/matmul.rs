@@ -3,23 +3,12 @@
 
 mod common;
 
-use common::{act, backends, max_rel_diff, read};
+use common::{act, backends, max_rel_diff, read, weights};
 use cpu::kernels::lora::MatrixRef;
 use gguf::GgmlType;
 use model::{LoraKind, Ops};
 use testkit::TestRng;
 use webgpu::{GpuWeight, WebGpuBackend};
-
-/// Random weights of `rows` × `cols` stored as `ty` (quantized with the reference quantizer).
-fn weights(rng: &mut TestRng, ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
-    let row_bytes = quant::row_bytes(ty, cols).unwrap();
-    let mut out = vec![0u8; rows * row_bytes];
-    for r in 0..rows {
-        let vals = rng.vec(cols, -1.0, 1.0);
-        quant::quantize_row(ty, &vals, &mut out[r * row_bytes..(r + 1) * row_bytes]).unwrap();
-    }
-    out
-}
 
 /// Column counts to test for a type: odd ones for float types, 1–3 blocks for block types.
 fn cols_for(ty: GgmlType) -> Vec<usize> {

@@ -5,27 +5,11 @@
 
 mod common;
 
-use common::{act, backends, max_rel_diff, read};
+use common::{act, backends, max_rel_diff, read, reference, weights};
 use gguf::GgmlType;
 use model::Ops;
 use testkit::TestRng;
 use webgpu::{GpuAct, GpuWeight, WebGpuBackend};
-
-fn weights(rng: &mut TestRng, ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
-    let row_bytes = quant::row_bytes(ty, cols).unwrap();
-    let mut out = vec![0u8; rows * row_bytes];
-    for r in 0..rows {
-        let vals = rng.vec(cols, -1.0, 1.0);
-        quant::quantize_row(ty, &vals, &mut out[r * row_bytes..(r + 1) * row_bytes]).unwrap();
-    }
-    out
-}
-
-fn reference(ty: GgmlType, w: &[u8], x: &[f32], k: usize, m: usize) -> Vec<f32> {
-    let mut expected = vec![0f32; m];
-    cpu::kernels::matmul::matmul(ty, w, quant::row_bytes(ty, k).unwrap(), x, k, &mut expected);
-    expected
-}
 
 struct Case {
     w: GpuWeight,

@@ -12,33 +12,27 @@ pub(super) struct FusableWkv {
     index: usize,
     head_size: u32,
     /// r, decay, k, v, a, k_k, k_a, state, y.
-    bufs: Vec<(u64, wgpu::Buffer)>,
-    params: [u32; 4],
-    groups: [u32; 3],
-    shape: [u32; 3],
+    bufs: [(u64, wgpu::Buffer); 9],
 }
 
 /// Storage buffers wkv7 with its output stage binds.
 const WKV7_WITH_OUTPUT_BINDINGS: u32 = 13;
 
 impl WebGpuBackend {
-    /// Remembers the wkv7 just recorded, when an output stage may fold into it.
-    pub(super) fn note_wkv7(&mut self, head_size: u32, rows: usize, bufs: &[&Tracked], params: [u32; 4], groups: [u32; 3], shape: [u32; 3]) {
+    /// Remembers the wkv7 of `rows` tokens just recorded with `bufs`, when an output stage may fold
+    /// into it.
+    pub(super) fn note_wkv7(&mut self, head_size: u32, rows: usize, bufs: &[&Tracked; 9]) {
         let fusable = rows == 1
             && self.opts.fast_kernels
             && crate::wkv7_unrolled::supports(head_size)
-            && self.gpu.limits.max_storage_buffers_per_shader_stage >= WKV7_WITH_OUTPUT_BINDINGS;
-        // A dispatch that failed to record (its error deferred) left nothing to fuse into.
-        let recorded = self.rec.last_kernel() == Some(Kernel::Wkv7(head_size));
-        let index = self.rec.pending_len().checked_sub(1).filter(|_| recorded);
-        self.last_wkv = fusable.then_some(()).zip(index).map(|((), index)| FusableWkv {
+            && self.gpu.limits.max_storage_buffers_per_shader_stage >= WKV7_WITH_OUTPUT_BINDINGS
+            // A dispatch that failed to record (its error deferred) left nothing to fuse into.
+            && self.rec.last_kernel() == Some(Kernel::Wkv7(head_size));
+        self.last_wkv = fusable.then(|| FusableWkv {
             generation: self.rec.generation,
-            index,
+            index: self.rec.pending_len() - 1,
             head_size,
-            bufs: bufs.iter().map(|t| (t.id, t.buffer.clone())).collect(),
-            params,
-            groups,
-            shape,
+            bufs: bufs.map(|t| (t.id, t.buffer.clone())),
         });
     }
 
@@ -56,9 +50,10 @@ impl WebGpuBackend {
         for t in [&g.buf, r_k.vectors(), ln_w.vectors(), ln_b.vectors()] {
             bufs.push((t.id, &t.buffer));
         }
-        let params = [w.params[0], w.params[1], eps.to_bits(), 0];
-        self.rec.replace_last(&self.gpu, Kernel::Wkv7WithOutput(w.head_size), &params, &bufs, w.groups, w.shape);
+        // One token: a workgroup per head over the row's columns, as wkv7 recorded it.
+        let cols = y.cols as u32;
+        let params = [cols, 1, eps.to_bits(), 0];
+        self.rec.replace_last(&self.gpu, Kernel::Wkv7WithOutput(w.head_size), &params, &bufs, [cols / w.head_size, 1, 1], [cols, 1, 0]);
         true
     }
-
 }

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+use gguf::GgmlType;
 use model::Ops;
+use testkit::TestRng;
 use webgpu::{GpuAct, WebGpuBackend, WebGpuOptions};
 
 /// The backend on the default adapter, with or without subgroup kernels; `None` (after a loud
@@ -64,4 +66,22 @@ pub fn read(b: &mut WebGpuBackend, a: &GpuAct) -> Vec<f32> {
 pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
     a.iter().zip(b).map(|(x, y)| (x - y).abs() / (1.0 + y.abs())).fold(0.0, f32::max)
+}
+
+/// Random weights of `rows` × `cols` stored as `ty` (quantized with the reference quantizer).
+pub fn weights(rng: &mut TestRng, ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
+    let row_bytes = quant::row_bytes(ty, cols).unwrap();
+    let mut out = vec![0u8; rows * row_bytes];
+    for r in 0..rows {
+        let vals = rng.vec(cols, -1.0, 1.0);
+        quant::quantize_row(ty, &vals, &mut out[r * row_bytes..(r + 1) * row_bytes]).unwrap();
+    }
+    out
+}
+
+/// The cpu crate's scalar matmul of `w` ([m, k] stored as `ty`) with every k-element row of `x`.
+pub fn reference(ty: GgmlType, w: &[u8], x: &[f32], k: usize, m: usize) -> Vec<f32> {
+    let mut expected = vec![0f32; x.len() / k * m];
+    cpu::kernels::matmul::matmul(ty, w, quant::row_bytes(ty, k).unwrap(), x, k, &mut expected);
+    expected
 }
